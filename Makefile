@@ -1,0 +1,41 @@
+# credit: PGXS build, and the project's own targets (demo, test, bench).
+
+EXTENSION = credit
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = credit
+OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o
+
+# extension SQL, one file per concern, assembled in this order
+SQL_SOURCES = sql/accounts.sql sql/attach.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
+ISOLATION = $(basename $(notdir $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -Werror -Wall -Wmissing-prototypes
+EXTRA_CLEAN = results output_iso regression.diffs regression.out
+
+PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
+ifneq ($(PGXS),)
+include $(PGXS)
+endif
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
+	cat $^ > $@
+
+.PHONY: demo test bench deps
+deps:
+	@bash test/setup.sh deps
+
+demo: deps
+	@bash test/setup.sh demo
+
+test: deps
+	@bash test/run_all.sh
+
+bench: deps
+	@bash bench/run.sh

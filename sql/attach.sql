@@ -1,0 +1,298 @@
+/*
+ * attach.sql: attaching credit enforcement to an application's order table.
+ *
+ * credit.attach_orders checks the table and its columns, locks the table
+ * against writers (SHARE ROW EXCLUSIVE, what CREATE TRIGGER takes anyway),
+ * creates the C triggers, and adds the open orders already in the table to
+ * their customers' exposure, so the figure is exact from the first moment.
+ * credit.detach_orders does the reverse under the same lock.  The metadata
+ * lives in credit.attachments, which pg_dump keeps; an event trigger removes
+ * the row of a table that is dropped.
+ */
+
+\echo Use "CREATE EXTENSION credit" to load this file. \quit
+
+CREATE TABLE credit.attachments (
+	orders			regclass PRIMARY KEY,
+	customer_column	name NOT NULL,
+	amount_column	name NOT NULL,
+	status_column	name,
+	open_statuses	text[],
+	attached_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	attached_by		text NOT NULL DEFAULT CURRENT_USER,
+	CONSTRAINT attachments_status_check
+		CHECK ((status_column IS NULL) OPERATOR(pg_catalog.=)
+			   (open_statuses IS NULL))
+);
+
+COMMENT ON TABLE credit.attachments IS
+'Order tables whose rows count as credit exposure, and which columns hold the customer, amount and status. Maintained by credit.attach_orders and credit.detach_orders.';
+
+SELECT pg_catalog.pg_extension_config_dump('credit.attachments', '');
+
+/* C trigger functions (src/enforce.c) */
+CREATE FUNCTION credit.enforce_orders()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credit_enforce_orders'
+LANGUAGE C;
+
+COMMENT ON FUNCTION credit.enforce_orders() IS
+'Row trigger on attached order tables: keeps exposure current and rejects increases past available credit.';
+
+CREATE FUNCTION credit.enforce_orders_truncate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credit_enforce_orders_truncate'
+LANGUAGE C;
+
+COMMENT ON FUNCTION credit.enforce_orders_truncate() IS
+'Statement trigger on attached order tables: TRUNCATE releases the exposure of the open orders it removes.';
+
+/*
+ * The open exposure of one attached table, per customer key, as a query
+ * text.  Used by attach, detach and reconcile, so the three agree with the
+ * trigger on what counts.
+ */
+CREATE FUNCTION credit.open_exposure_query(att credit.attachments)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.format(
+	'SELECT (o.%1$I)::pg_catalog.text AS customer_key, '
+	'pg_catalog.sum((o.%2$I)::pg_catalog.numeric) AS exposure '
+	'FROM %3$s o WHERE o.%1$I IS NOT NULL AND o.%2$I IS NOT NULL %4$s '
+	'GROUP BY 1',
+	($1).customer_column, ($1).amount_column, ($1).orders,
+	CASE WHEN ($1).status_column IS NULL THEN ''
+		 ELSE pg_catalog.format(
+			'AND (o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.text[])',
+			($1).status_column, ($1).open_statuses)
+	END);
+
+CREATE FUNCTION credit.attach_orders(orders regclass,
+									 customer_column name,
+									 amount_column name,
+									 status_column name DEFAULT NULL,
+									 open_statuses text[] DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	kind	"char";
+	cust_type regtype;
+	amt_type regtype;
+	st_type	regtype;
+	att		credit.attachments;
+	missing	text;
+	s		text;
+BEGIN
+	IF orders IS NULL OR customer_column IS NULL OR amount_column IS NULL THEN
+		RAISE EXCEPTION 'orders, customer_column and amount_column must not be null'
+			USING ERRCODE = '22004';
+	END IF;
+	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c
+	 WHERE c.oid OPERATOR(pg_catalog.=) orders;
+	IF kind OPERATOR(pg_catalog.<>) 'r' THEN
+		RAISE EXCEPTION '"%" is not an ordinary table', orders
+			USING ERRCODE = '42809',
+				  HINT = 'Attach the table itself; views, foreign and partitioned tables are not supported.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM credit.attachments a
+				WHERE a.orders OPERATOR(pg_catalog.=) attach_orders.orders) THEN
+		RAISE EXCEPTION 'table "%" is already attached', orders
+			USING ERRCODE = '42710',
+				  HINT = 'Run credit.detach_orders first to change how it is attached.';
+	END IF;
+	IF (status_column IS NULL) OPERATOR(pg_catalog.<>) (open_statuses IS NULL) THEN
+		RAISE EXCEPTION 'status_column and open_statuses must be given together'
+			USING ERRCODE = '22023';
+	END IF;
+	IF open_statuses IS NOT NULL AND
+	   (pg_catalog.cardinality(open_statuses) OPERATOR(pg_catalog.=) 0
+		OR pg_catalog.array_position(open_statuses, NULL) IS NOT NULL) THEN
+		RAISE EXCEPTION 'open_statuses must list at least one status and no nulls'
+			USING ERRCODE = '22023';
+	END IF;
+
+	/* the same lock CREATE TRIGGER takes: no writer runs while we count */
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
+
+	cust_type := credit.column_type(orders, customer_column);
+	amt_type := credit.column_type(orders, amount_column);
+	IF cust_type NOT IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
+						 'text'::regtype, 'character varying'::regtype, 'uuid'::regtype) THEN
+		RAISE EXCEPTION 'customer column "%" has unsupported type %', customer_column, cust_type
+			USING ERRCODE = '42804',
+				  HINT = 'Customer keys may be bigint, integer, smallint, text, varchar or uuid.';
+	END IF;
+	IF amt_type NOT IN ('numeric'::regtype, 'bigint'::regtype, 'integer'::regtype,
+						'smallint'::regtype) THEN
+		RAISE EXCEPTION 'amount column "%" has unsupported type %', amount_column, amt_type
+			USING ERRCODE = '42804',
+				  HINT = 'Amounts must be numeric (or an integer type); money in floating point is refused.';
+	END IF;
+	IF status_column IS NOT NULL THEN
+		st_type := credit.column_type(orders, status_column);
+		IF NOT (st_type IN ('text'::regtype, 'character varying'::regtype, 'name'::regtype,
+							'smallint'::regtype, 'integer'::regtype, 'bigint'::regtype)
+				OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t
+							WHERE t.oid OPERATOR(pg_catalog.=) st_type
+							  AND t.typtype OPERATOR(pg_catalog.=) 'e')) THEN
+			RAISE EXCEPTION 'status column "%" has unsupported type %', status_column, st_type
+				USING ERRCODE = '42804',
+					  HINT = 'Statuses may be text, varchar, an enum or an integer type.';
+		END IF;
+		/* every open status must be a value of the column's type */
+		FOREACH s IN ARRAY open_statuses LOOP
+			EXECUTE pg_catalog.format('SELECT %L::%s', s, st_type);
+		END LOOP;
+	END IF;
+
+	INSERT INTO credit.attachments (orders, customer_column, amount_column,
+									status_column, open_statuses)
+	VALUES (orders, customer_column, amount_column, status_column, open_statuses)
+	RETURNING * INTO att;
+
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER credit_enforce AFTER INSERT OR UPDATE OR DELETE ON %s '
+		'FOR EACH ROW EXECUTE FUNCTION credit.enforce_orders()', orders);
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER credit_enforce_truncate BEFORE TRUNCATE ON %s '
+		'FOR EACH STATEMENT EXECUTE FUNCTION credit.enforce_orders_truncate()', orders);
+
+	/* open orders already in the table become exposure now */
+	EXECUTE pg_catalog.format(
+		'SELECT pg_catalog.min(e.customer_key) FROM (%s) e '
+		'WHERE NOT EXISTS (SELECT 1 FROM credit.accounts a '
+		'WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key)',
+		credit.open_exposure_query(att)) INTO missing;
+	IF missing IS NOT NULL THEN
+		RAISE EXCEPTION 'customer "%" has open orders in "%" but no credit account', missing, orders
+			USING ERRCODE = 'CR003',
+				  HINT = 'Open accounts for every customer with open orders (INSERT INTO credit.accounts ...), then attach again.';
+	END IF;
+	EXECUTE pg_catalog.format(
+		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.+) e.exposure '
+		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
+		credit.open_exposure_query(att));
+END;
+$$;
+
+COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[]) IS
+'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there.';
+
+CREATE FUNCTION credit.detach_orders(orders regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+BEGIN
+	SELECT * INTO att FROM credit.attachments a
+	 WHERE a.orders OPERATOR(pg_catalog.=) detach_orders.orders;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not attached', orders
+			USING ERRCODE = '42704';
+	END IF;
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
+	EXECUTE pg_catalog.format(
+		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '
+		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
+		credit.open_exposure_query(att));
+	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce ON %s', orders);
+	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce_truncate ON %s', orders);
+	DELETE FROM credit.attachments a
+	 WHERE a.orders OPERATOR(pg_catalog.=) detach_orders.orders;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.detach_orders(regclass) IS
+'Stop enforcing on an order table and release the exposure of its open orders.';
+
+CREATE FUNCTION credit.column_type(rel regclass, col name)
+RETURNS regtype
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t	regtype;
+BEGIN
+	SELECT a.atttypid INTO t FROM pg_catalog.pg_attribute a
+	 WHERE a.attrelid OPERATOR(pg_catalog.=) rel
+	   AND a.attname OPERATOR(pg_catalog.=) col
+	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
+			USING ERRCODE = '42703';
+	END IF;
+	RETURN t;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.column_type(regclass, name) IS
+'Type of a column of a table; raises 42703 when it does not exist.';
+
+CREATE FUNCTION credit.reconcile(repair boolean DEFAULT false)
+RETURNS TABLE (customer_key text, stored_exposure numeric,
+			   computed_exposure numeric, difference numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+BEGIN
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
+		IF repair THEN
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', att.orders);
+		END IF;
+	END LOOP;
+	IF repair THEN
+		LOCK TABLE credit.accounts IN SHARE ROW EXCLUSIVE MODE;
+	END IF;
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'WITH c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
+		'FROM (%s) p GROUP BY 1) '
+		'SELECT a.customer_key::pg_catalog.text, a.exposure, '
+		'COALESCE(c.exposure, 0), '
+		'a.exposure OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
+		'FROM credit.accounts a LEFT JOIN c '
+		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+		'WHERE a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
+		'ORDER BY 1', parts);
+	IF repair THEN
+		EXECUTE pg_catalog.format(
+			'WITH c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
+			'FROM (%s) p GROUP BY 1) '
+			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
+			'FROM credit.accounts a2 LEFT JOIN c '
+			'ON c.customer_key OPERATOR(pg_catalog.=) a2.customer_key '
+			'WHERE a2.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+			'AND a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
+			parts);
+	END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.reconcile(boolean) IS
+'Recompute exposure from the attached tables and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
+
+/* a dropped attached table leaves no metadata behind */
+CREATE FUNCTION credit.forget_dropped_tables()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM credit.attachments a
+	 USING pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid OPERATOR(pg_catalog.=) 0
+	   AND a.orders::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid;
+END;
+$$;
+
+CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
+	EXECUTE FUNCTION credit.forget_dropped_tables();

@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ *
+ * accounts.c
+ *	  Credit status rules, and the trigger that keeps them on credit.accounts.
+ *
+ * The status of an account follows iDempiere: none and stop are set by a
+ * person (or, later, by dunning) and never changed by recomputation; ok,
+ * watch and hold are derived from exposure and the effective limit (credit
+ * limit plus the temporary limit while now() is inside its window).  The
+ * derivation lives here once and serves both the exposure ledger, which
+ * writes account rows directly, and the BEFORE INSERT OR UPDATE trigger
+ * that applies it to ordinary SQL writes (a limit change, COPY, a repair).
+ * Every change of status is recorded in credit.status_changes and announced
+ * with NOTIFY on channel credit_events.  Nothing here takes locks of its
+ * own: callers hold the account row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "credit.h"
+
+PG_FUNCTION_INFO_V1(credit_accounts_status_trigger);
+
+static const char *const status_names[] = {"none", "ok", "watch", "hold", "stop"};
+
+/* ---- numeric helpers ---- */
+
+Numeric
+credit_numeric(const char *text)
+{
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+											   CStringGetDatum(text),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+int
+credit_numeric_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+Numeric
+credit_numeric_add(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_add,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+Numeric
+credit_numeric_sub(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_sub,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+Numeric
+credit_numeric_mul(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_mul,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+char *
+credit_numeric_text(Numeric n)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(n)));
+}
+
+/* finite and strictly inside (-1e15, 1e15) */
+bool
+credit_numeric_in_bounds(Numeric n)
+{
+	static Numeric bound = NULL;
+	Numeric		absval;
+
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		return false;
+	if (bound == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		bound = credit_numeric(CREDIT_AMOUNT_BOUND);
+		MemoryContextSwitchTo(old);
+	}
+	absval = DatumGetNumeric(DirectFunctionCall1(numeric_abs,
+												 NumericGetDatum(n)));
+	return credit_numeric_cmp(absval, bound) < 0;
+}
+
+/* ---- status rules ---- */
+
+const char *
+credit_status_name(CreditStatus status)
+{
+	return status_names[status];
+}
+
+CreditStatus
+credit_status_from_text(const char *status)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(status_names); i++)
+		if (strcmp(status, status_names[i]) == 0)
+			return (CreditStatus) i;
+	/* the CHECK constraint on credit.accounts makes this unreachable */
+	elog(ERROR, "unknown credit status \"%s\"", status);
+	return CREDIT_STATUS_OK;	/* keep compiler quiet */
+}
+
+static Numeric
+numeric_attr(HeapTuple tuple, TupleDesc desc, int attnum)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, attnum, desc, &isnull);
+
+	if (isnull)
+		elog(ERROR, "credit.accounts column %d is null", attnum);
+	return DatumGetNumeric(d);
+}
+
+static TimestampTz
+timestamp_attr(HeapTuple tuple, TupleDesc desc, int attnum, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attnum, desc, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+void
+credit_account_values(HeapTuple tuple, TupleDesc desc, CreditAccountValues *v)
+{
+	bool		isnull;
+	Datum		status;
+
+	v->credit_limit = numeric_attr(tuple, desc, Anum_accounts_credit_limit);
+	v->temp_limit = numeric_attr(tuple, desc, Anum_accounts_temp_limit);
+	v->temp_from = timestamp_attr(tuple, desc, Anum_accounts_temp_limit_from,
+								  &v->temp_from_null);
+	v->temp_until = timestamp_attr(tuple, desc, Anum_accounts_temp_limit_until,
+								   &v->temp_until_null);
+	v->watch_ratio = numeric_attr(tuple, desc, Anum_accounts_watch_ratio);
+	v->exposure = numeric_attr(tuple, desc, Anum_accounts_exposure);
+	status = heap_getattr(tuple, Anum_accounts_status, desc, &isnull);
+	v->status = isnull ? CREDIT_STATUS_OK
+		: credit_status_from_text(TextDatumGetCString(status));
+}
+
+/* credit limit, plus the temporary limit while now() is inside its window */
+Numeric
+credit_effective_limit(const CreditAccountValues *v)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Numeric		zero = int64_to_numeric(0);
+
+	if (credit_numeric_cmp(v->temp_limit, zero) > 0 &&
+		(v->temp_from_null || v->temp_from <= now) &&
+		!v->temp_until_null && now < v->temp_until)
+		return credit_numeric_add(v->credit_limit, v->temp_limit);
+	return v->credit_limit;
+}
+
+/*
+ * none and stop stay; otherwise hold above the effective limit, watch at or
+ * above watch_ratio of it (with some exposure at all), else ok.
+ */
+CreditStatus
+credit_derive_status(const CreditAccountValues *v, Numeric effective_limit)
+{
+	Numeric		zero = int64_to_numeric(0);
+
+	if (v->status == CREDIT_STATUS_NONE || v->status == CREDIT_STATUS_STOP)
+		return v->status;
+	if (credit_numeric_cmp(v->exposure, effective_limit) > 0)
+		return CREDIT_STATUS_HOLD;
+	if (credit_numeric_cmp(v->exposure, zero) > 0 &&
+		credit_numeric_cmp(v->exposure,
+						   credit_numeric_mul(v->watch_ratio,
+											  effective_limit)) >= 0)
+		return CREDIT_STATUS_WATCH;
+	return CREDIT_STATUS_OK;
+}
+
+/*
+ * Record a status change in credit.status_changes and announce it on
+ * channel credit_events with a JSON payload.  Rare, so plain SPI.
+ */
+void
+credit_record_status_change(const char *customer_key, CreditStatus old_status,
+							CreditStatus new_status, Numeric exposure,
+							Numeric effective_limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	StringInfoData payload;
+	int			rc;
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (plan == NULL)
+	{
+		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID};
+		SPIPlanPtr	p;
+
+		p = SPI_prepare("INSERT INTO credit.status_changes "
+						"(customer_key, old_status, new_status, exposure, effective_limit) "
+						"VALUES ($1, $2, $3, $4, $5)", 5, argtypes);
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+	values[0] = CStringGetTextDatum(customer_key);
+	values[1] = CStringGetTextDatum(credit_status_name(old_status));
+	values[2] = CStringGetTextDatum(credit_status_name(new_status));
+	values[3] = NumericGetDatum(exposure);
+	values[4] = NumericGetDatum(effective_limit);
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "recording a status change failed: %s", SPI_result_code_string(rc));
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"event\": \"status_change\", \"customer_key\": ");
+	escape_json(&payload, customer_key);
+	appendStringInfo(&payload,
+					 ", \"old_status\": \"%s\", \"new_status\": \"%s\", "
+					 "\"exposure\": %s, \"effective_limit\": %s}",
+					 credit_status_name(old_status), credit_status_name(new_status),
+					 credit_numeric_text(exposure),
+					 credit_numeric_text(effective_limit));
+	Async_Notify("credit_events", payload.data);
+	pfree(payload.data);
+}
+
+/*
+ * BEFORE INSERT OR UPDATE ON credit.accounts: derive ok/watch/hold from the
+ * row being written, keep none and stop, and record a change on UPDATE.
+ */
+Datum
+credit_accounts_status_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	newtuple;
+	CreditAccountValues v;
+	CreditStatus old_status = CREDIT_STATUS_OK;
+	CreditStatus new_status;
+	Numeric		effective;
+	bool		isnull;
+	Datum		key;
+	static const int required[] = {
+		Anum_accounts_credit_limit, Anum_accounts_temp_limit,
+		Anum_accounts_watch_ratio, Anum_accounts_status, Anum_accounts_exposure
+	};
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit_accounts_status_trigger: not called by trigger manager")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit_accounts_status_trigger: must be fired before, for each row")));
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		newtuple = trigdata->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		newtuple = trigdata->tg_newtuple;
+		old_status = credit_status_from_text(
+			TextDatumGetCString(heap_getattr(trigdata->tg_trigtuple,
+											 Anum_accounts_status, desc,
+											 &isnull)));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit_accounts_status_trigger: must be fired for INSERT or UPDATE")));
+
+	/* NOT NULL and CHECK constraints run after BEFORE triggers */
+	key = heap_getattr(newtuple, Anum_accounts_customer_key, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtuple);
+	for (int i = 0; i < lengthof(required); i++)
+	{
+		(void) heap_getattr(newtuple, required[i], desc, &isnull);
+		if (isnull)
+			return PointerGetDatum(newtuple);
+	}
+	credit_account_values(newtuple, desc, &v);
+	if (!credit_numeric_in_bounds(v.credit_limit) ||
+		!credit_numeric_in_bounds(v.temp_limit) ||
+		!credit_numeric_in_bounds(v.exposure) ||
+		numeric_is_nan(v.watch_ratio))
+		return PointerGetDatum(newtuple);	/* the CHECK constraints say why */
+
+	effective = credit_effective_limit(&v);
+	new_status = credit_derive_status(&v, effective);
+	if (new_status != v.status)
+	{
+		int			col = Anum_accounts_status;
+		Datum		val = CStringGetTextDatum(credit_status_name(new_status));
+		bool		null = false;
+
+		newtuple = heap_modify_tuple_by_cols(newtuple, desc, 1, &col, &val, &null);
+	}
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && new_status != old_status)
+		credit_record_status_change(TextDatumGetCString(key), old_status,
+									new_status, v.exposure, effective);
+	return PointerGetDatum(newtuple);
+}

@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * credit.h
+ *	  Shared declarations of the credit extension.
+ *
+ * The exposure ledger (exposure.c) is the one place that changes an
+ * account's exposure.  Callers describe what happened as a list of
+ * CreditChange entries (customer key and signed delta); the ledger orders
+ * them by key, so two sessions touching the same pair of accounts always
+ * lock them in the same order and cannot deadlock, and applies each under
+ * the account row's lock: an increase is checked against available credit
+ * at that moment, a decrease always passes.  Order tables today, and
+ * receivables, held orders and group limits later, all go through it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CREDIT_H
+#define CREDIT_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "datatype/timestamp.h"
+#include "utils/numeric.h"
+#include "utils/relcache.h"
+
+/* the extension's own SQLSTATEs (documented in README.md) */
+#define ERRCODE_CREDIT_LIMIT_EXCEEDED	MAKE_SQLSTATE('C','R','0','0','1')
+#define ERRCODE_CREDIT_ACCOUNT_STOPPED	MAKE_SQLSTATE('C','R','0','0','2')
+#define ERRCODE_CREDIT_NO_ACCOUNT		MAKE_SQLSTATE('C','R','0','0','3')
+
+/* amounts and limits must stay below this magnitude (README: "Amounts") */
+#define CREDIT_AMOUNT_BOUND "1e15"
+
+/* credit statuses (iDempiere's meaning) */
+typedef enum CreditStatus
+{
+	CREDIT_STATUS_NONE,			/* no check */
+	CREDIT_STATUS_OK,
+	CREDIT_STATUS_WATCH,		/* exposure at or above watch_ratio x limit */
+	CREDIT_STATUS_HOLD,			/* exposure above the limit */
+	CREDIT_STATUS_STOP			/* set by a person or dunning: no increase */
+} CreditStatus;
+
+/* one change of one account's exposure */
+typedef struct CreditChange
+{
+	char	   *customer_key;	/* text form of the application's key */
+	Numeric		delta;			/* signed; > 0 is checked against the limit */
+} CreditChange;
+
+/* where a change comes from, for error reports */
+typedef struct CreditSource
+{
+	Relation	rel;			/* table whose row caused it, or NULL */
+	const char *what;			/* "order", "invoice", ... */
+} CreditSource;
+
+/* exposure.c: the ledger */
+extern void credit_apply_changes(CreditChange *changes, int nchanges,
+								 const CreditSource *source);
+extern void credit_reserve(const char *customer_key, Numeric amount,
+						   const CreditSource *source);
+extern void credit_release(const char *customer_key, Numeric amount,
+						   const CreditSource *source);
+
+/* accounts.c: status rules shared by the ledger and the accounts trigger */
+typedef struct CreditAccountValues
+{
+	Numeric		credit_limit;
+	Numeric		temp_limit;
+	bool		temp_from_null;
+	TimestampTz temp_from;
+	bool		temp_until_null;
+	TimestampTz temp_until;
+	Numeric		watch_ratio;
+	Numeric		exposure;
+	CreditStatus status;
+} CreditAccountValues;
+
+/* attribute numbers of credit.accounts (checked against the catalog) */
+#define Anum_accounts_customer_key		1
+#define Anum_accounts_customer_name		2
+#define Anum_accounts_credit_limit		3
+#define Anum_accounts_temp_limit		4
+#define Anum_accounts_temp_limit_from	5
+#define Anum_accounts_temp_limit_until	6
+#define Anum_accounts_currency			7
+#define Anum_accounts_owner				8
+#define Anum_accounts_watch_ratio		9
+#define Anum_accounts_status			10
+#define Anum_accounts_exposure			11
+#define Natts_accounts_min				11
+
+extern void credit_account_values(HeapTuple tuple, TupleDesc desc,
+								  CreditAccountValues *values);
+extern Numeric credit_effective_limit(const CreditAccountValues *values);
+extern CreditStatus credit_derive_status(const CreditAccountValues *values,
+										 Numeric effective_limit);
+extern CreditStatus credit_status_from_text(const char *status);
+extern const char *credit_status_name(CreditStatus status);
+extern void credit_record_status_change(const char *customer_key,
+										CreditStatus old_status,
+										CreditStatus new_status,
+										Numeric exposure,
+										Numeric effective_limit);
+
+/* numeric helpers (numeric_util in accounts.c) */
+extern Numeric credit_numeric(const char *text);
+extern int	credit_numeric_cmp(Numeric a, Numeric b);
+extern Numeric credit_numeric_add(Numeric a, Numeric b);
+extern Numeric credit_numeric_sub(Numeric a, Numeric b);
+extern Numeric credit_numeric_mul(Numeric a, Numeric b);
+extern char *credit_numeric_text(Numeric n);
+extern bool credit_numeric_in_bounds(Numeric n);
+
+#endif							/* CREDIT_H */

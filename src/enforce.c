@@ -1,0 +1,488 @@
+/*-------------------------------------------------------------------------
+ *
+ * enforce.c
+ *	  Triggers on attached order tables.
+ *
+ * credit_enforce_orders is an AFTER INSERT OR UPDATE OR DELETE row
+ * trigger: it sees each row as finally written (after any BEFORE trigger of
+ * the application, and only for rows an upsert really inserted or updated),
+ * works out how the row's contribution to exposure changed, and hands that
+ * to the exposure ledger (exposure.c), which checks and applies it under
+ * the account rows' locks.  A row counts while its status is one of the
+ * table's open statuses (always, when the table has no status column).
+ *
+ * credit_enforce_orders_truncate is a BEFORE TRUNCATE statement trigger:
+ * TRUNCATE holds ACCESS EXCLUSIVE on the table when it fires, so the open
+ * exposure summed from the table is exact, and it is released.
+ *
+ * How a table is attached is read once per backend from credit.attachments
+ * and cached by relation OID; any relcache invalidation of the table
+ * (ALTER TABLE, CREATE or DROP TRIGGER, detach) drops the cache entry, so
+ * attribute numbers and types are always those of the current descriptor.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "credit.h"
+
+PG_FUNCTION_INFO_V1(credit_enforce_orders);
+PG_FUNCTION_INFO_V1(credit_enforce_orders_truncate);
+
+/* how one attached table is read; lives in CacheMemoryContext */
+typedef struct OrdersTable
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	AttrNumber	customer_att;
+	AttrNumber	amount_att;
+	AttrNumber	status_att;		/* InvalidAttrNumber: every row counts */
+	Oid			amount_type;
+	FmgrInfo	customer_out;
+	FmgrInfo	status_out;
+	int			nopen;
+	char	  **open_statuses;
+	MemoryContext cxt;			/* owns the strings above */
+} OrdersTable;
+
+static HTAB *orders_tables = NULL;
+
+static void
+orders_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	OrdersTable *entry;
+
+	if (orders_tables == NULL)
+		return;
+	hash_seq_init(&status, orders_tables);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+}
+
+static AttrNumber
+find_column(Relation rel, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of attached table \"%s\" does not exist",
+					name, RelationGetRelationName(rel)),
+			 errhint("Detach the table with credit.detach_orders and attach it again with its current columns."),
+			 errtable(rel)));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+static void
+check_type(Relation rel, AttrNumber att, const Oid *allowed, int nallowed)
+{
+	Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), att - 1);
+
+	for (int i = 0; i < nallowed; i++)
+		if (a->atttypid == allowed[i])
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" of attached table \"%s\" has unsupported type %s",
+					NameStr(a->attname), RelationGetRelationName(rel),
+					format_type_be(a->atttypid)),
+			 errhint("Detach the table with credit.detach_orders; see README for the supported types."),
+			 errtablecol(rel, att)));
+}
+
+/* read the attachment of rel from credit.attachments into entry */
+static void
+load_orders_table(Relation rel, OrdersTable *entry)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid key_types[] = {INT2OID, INT4OID, INT8OID, TEXTOID, VARCHAROID, UUIDOID};
+	static const Oid amount_types[] = {NUMERICOID, INT2OID, INT4OID, INT8OID};
+	static const Oid status_types[] = {TEXTOID, VARCHAROID, NAMEOID, INT2OID, INT4OID, INT8OID};
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	int			rc;
+	HeapTuple	tup;
+	TupleDesc	tdesc;
+	bool		isnull;
+	Datum		d;
+	Oid			outfunc;
+	bool		varlena;
+	MemoryContext old;
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT customer_column::pg_catalog.text, "
+									"amount_column::pg_catalog.text, "
+									"status_column::pg_catalog.text, open_statuses "
+									"FROM credit.attachments "
+									"WHERE orders OPERATOR(pg_catalog.=) $1",
+									1, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plan = p;
+	}
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading credit.attachments failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has a credit trigger but is not attached",
+						RelationGetRelationName(rel)),
+				 errhint("Attach it with credit.attach_orders, or drop the trigger."),
+				 errtable(rel)));
+	tup = SPI_tuptable->vals[0];
+	tdesc = SPI_tuptable->tupdesc;
+
+	if (entry->cxt != NULL)
+		MemoryContextDelete(entry->cxt);
+	entry->cxt = AllocSetContextCreate(CacheMemoryContext, "credit orders table",
+									   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(entry->cxt);
+
+	entry->customer_att = find_column(rel, SPI_getvalue(tup, tdesc, 1));
+	entry->amount_att = find_column(rel, SPI_getvalue(tup, tdesc, 2));
+	check_type(rel, entry->customer_att, key_types, lengthof(key_types));
+	check_type(rel, entry->amount_att, amount_types, lengthof(amount_types));
+	entry->amount_type = TupleDescAttr(RelationGetDescr(rel), entry->amount_att - 1)->atttypid;
+	getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->customer_att - 1)->atttypid,
+					  &outfunc, &varlena);
+	fmgr_info_cxt(outfunc, &entry->customer_out, entry->cxt);
+
+	entry->status_att = InvalidAttrNumber;
+	entry->nopen = 0;
+	d = SPI_getbinval(tup, tdesc, 3, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr;
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+
+		entry->status_att = find_column(rel, TextDatumGetCString(d));
+		if (!type_is_enum(TupleDescAttr(RelationGetDescr(rel), entry->status_att - 1)->atttypid))
+			check_type(rel, entry->status_att, status_types, lengthof(status_types));
+		getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->status_att - 1)->atttypid,
+						  &outfunc, &varlena);
+		fmgr_info_cxt(outfunc, &entry->status_out, entry->cxt);
+		arr = DatumGetArrayTypeP(SPI_getbinval(tup, tdesc, 4, &isnull));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elemnulls, &nelems);
+		entry->open_statuses = palloc(sizeof(char *) * Max(nelems, 1));
+		for (int i = 0; i < nelems; i++)
+			if (!elemnulls[i])
+				entry->open_statuses[entry->nopen++] = TextDatumGetCString(elems[i]);
+	}
+	MemoryContextSwitchTo(old);
+	entry->valid = true;
+
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+}
+
+static OrdersTable *
+get_orders_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	OrdersTable *entry;
+	bool		found;
+
+	if (orders_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(OrdersTable);
+		ctl.hcxt = CacheMemoryContext;
+		orders_tables = hash_create("credit orders tables", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(orders_relcache_callback, (Datum) 0);
+	}
+	entry = hash_search(orders_tables, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->valid = false;
+		entry->cxt = NULL;
+	}
+	if (!entry->valid)
+		load_orders_table(rel, entry);
+	return entry;
+}
+
+/* does this row count as exposure (is its status open)? */
+static bool
+row_is_open(OrdersTable *t, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *status;
+
+	if (t->status_att == InvalidAttrNumber)
+		return true;
+	d = heap_getattr(tuple, t->status_att, desc, &isnull);
+	if (isnull)
+		return false;
+	status = OutputFunctionCall(&t->status_out, d);
+	for (int i = 0; i < t->nopen; i++)
+		if (strcmp(status, t->open_statuses[i]) == 0)
+			return true;
+	return false;
+}
+
+/* the row's amount as numeric; NULL counts as zero */
+static Numeric
+row_amount(OrdersTable *t, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, t->amount_att, desc, &isnull);
+
+	if (isnull)
+		return int64_to_numeric(0);
+	switch (t->amount_type)
+	{
+		case INT2OID:
+			return int64_to_numeric(DatumGetInt16(d));
+		case INT4OID:
+			return int64_to_numeric(DatumGetInt32(d));
+		case INT8OID:
+			return int64_to_numeric(DatumGetInt64(d));
+		default:
+			return DatumGetNumeric(d);
+	}
+}
+
+/* a new open row's amount must be a finite, non-negative, bounded number */
+static void
+check_amount(Relation rel, OrdersTable *t, Numeric amount)
+{
+	const char *problem = NULL;
+	int			code = ERRCODE_INVALID_PARAMETER_VALUE;
+
+	if (numeric_is_nan(amount))
+		problem = "is NaN";
+	else if (numeric_is_inf(amount))
+		problem = "is infinite";
+	else if (credit_numeric_cmp(amount, int64_to_numeric(0)) < 0)
+		problem = "is negative";
+	else if (!credit_numeric_in_bounds(amount))
+	{
+		problem = "is out of range";
+		code = ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+	}
+	if (problem)
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("order amount %s %s", credit_numeric_text(amount), problem),
+				 errdetail("An open order's amount must be a finite number from 0 up to below %s.",
+						   CREDIT_AMOUNT_BOUND),
+				 errhint("Record returns and credits as their own documents, not as negative orders."),
+				 errtablecol(rel, t->amount_att)));
+}
+
+/* the customer key of an open row, in text form; NULL is refused */
+static char *
+row_customer(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, t->customer_att, desc, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("open order in \"%s\" has no customer",
+						RelationGetRelationName(rel)),
+				 errdetail("Column \"%s\" is null; an open order must name the customer whose credit it uses.",
+						   NameStr(TupleDescAttr(desc, t->customer_att - 1)->attname)),
+				 errtablecol(rel, t->customer_att)));
+	return OutputFunctionCall(&t->customer_out, d);
+}
+
+static bool
+column_unchanged(TupleDesc desc, AttrNumber att, HeapTuple a, HeapTuple b)
+{
+	bool		anull,
+				bnull;
+	Datum		ad = heap_getattr(a, att, desc, &anull);
+	Datum		bd = heap_getattr(b, att, desc, &bnull);
+	Form_pg_attribute attr = TupleDescAttr(desc, att - 1);
+
+	if (anull || bnull)
+		return anull == bnull;
+	return datumIsEqual(ad, bd, attr->attbyval, attr->attlen);
+}
+
+Datum
+credit_enforce_orders(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	OrdersTable *t;
+	HeapTuple	oldrow = NULL;
+	HeapTuple	newrow = NULL;
+	CreditChange changes[2];
+	int			n = 0;
+	CreditSource source;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders: not called by trigger manager")));
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders: must be fired after, for each row")));
+	if (trigdata->tg_trigger->tgnargs != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders: takes no arguments"),
+				 errhint("Use credit.attach_orders to attach a table.")));
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		newrow = trigdata->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		oldrow = trigdata->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		oldrow = trigdata->tg_trigtuple;
+		newrow = trigdata->tg_newtuple;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders: must be fired for INSERT, UPDATE or DELETE")));
+
+	t = get_orders_table(rel);
+
+	/* an update that touches none of our columns changes nothing */
+	if (oldrow && newrow &&
+		column_unchanged(desc, t->customer_att, oldrow, newrow) &&
+		column_unchanged(desc, t->amount_att, oldrow, newrow) &&
+		(t->status_att == InvalidAttrNumber ||
+		 column_unchanged(desc, t->status_att, oldrow, newrow)))
+		return PointerGetDatum(NULL);
+
+	if (oldrow && row_is_open(t, oldrow, desc))
+	{
+		changes[n].customer_key = row_customer(rel, t, oldrow, desc);
+		changes[n].delta = DatumGetNumeric(DirectFunctionCall1(numeric_uminus,
+															   NumericGetDatum(row_amount(t, oldrow, desc))));
+		n++;
+	}
+	if (newrow && row_is_open(t, newrow, desc))
+	{
+		Numeric		amount = row_amount(t, newrow, desc);
+
+		check_amount(rel, t, amount);
+		changes[n].customer_key = row_customer(rel, t, newrow, desc);
+		changes[n].delta = amount;
+		n++;
+	}
+	source.rel = rel;
+	source.what = "order";
+	if (n > 0)
+		credit_apply_changes(changes, n, &source);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * BEFORE TRUNCATE: release the open exposure of every customer in the
+ * table.  The table is locked ACCESS EXCLUSIVE, so the sums are exact.
+ */
+Datum
+credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	char	   *query;
+	CreditChange *changes;
+	int			n;
+	int			rc;
+	bool		isnull;
+	CreditSource source;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders_truncate: not called by trigger manager")));
+	if (!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit.enforce_orders_truncate: must be fired before TRUNCATE")));
+	rel = trigdata->tg_relation;
+	(void) get_orders_table(rel);	/* errors clearly if not attached */
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	rc = SPI_execute_with_args("SELECT credit.open_exposure_query(a) "
+							   "FROM credit.attachments a "
+							   "WHERE a.orders OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading credit.attachments failed: %s", SPI_result_code_string(rc));
+	query = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	rc = SPI_execute(query, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "summing open orders failed: %s", SPI_result_code_string(rc));
+
+	/* copy the result out of SPI's memory before SPI_finish */
+	n = (int) SPI_processed;
+	changes = (CreditChange *) SPI_palloc(sizeof(CreditChange) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		Datum		sum = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+
+		char	   *key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+
+		changes[i].customer_key = SPI_palloc(strlen(key) + 1);
+		strcpy(changes[i].customer_key, key);
+		changes[i].delta = (Numeric) SPI_datumTransfer(DirectFunctionCall1(numeric_uminus, sum),
+													   false, -1);
+	}
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+
+	source.rel = rel;
+	source.what = "order";
+	if (n > 0)
+		credit_apply_changes(changes, n, &source);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,385 @@
+/*-------------------------------------------------------------------------
+ *
+ * exposure.c
+ *	  The exposure ledger: the one place that changes an account's exposure.
+ *
+ * A change is applied to the account's row in credit.accounts without the
+ * executor: a probe of the primary key, then table_tuple_update of the row,
+ * as the executor's own UPDATE would do, but without planning, executor
+ * start-up or triggers.  The limit check is made on the row version being
+ * replaced.  If a concurrent transaction updated that row first, the update
+ * waits for it (a heavyweight lock wait, as for any UPDATE); then, at READ
+ * COMMITTED, we lock the newest version (table_tuple_lock following the
+ * update chain, PostgreSQL's EvalPlanQual step) and check and write again
+ * from it, so no committed change is ever missed; at REPEATABLE READ or
+ * SERIALIZABLE we raise a serialization failure (40001) and the caller
+ * retries.  A multi-account change locks rows in ascending key order, so
+ * two sessions moving exposure between the same customers never deadlock.
+ *
+ * Because the row is written directly, triggers on credit.accounts do not
+ * fire for these writes; the status rule they would apply (accounts.c) is
+ * applied here instead.  Column constraints are checked here as well:
+ * exposure stays inside (-1e15, 1e15).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "credit.h"
+
+/* relation and index of credit.accounts, cached; reset by invalidation */
+static Oid	accounts_relid = InvalidOid;
+static Oid	accounts_pkey = InvalidOid;
+static bool callback_registered = false;
+
+static void
+ledger_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == accounts_relid || relid == accounts_pkey)
+		accounts_relid = accounts_pkey = InvalidOid;
+}
+
+static void
+lookup_accounts(void)
+{
+	Oid			nsp;
+	Oid			relid;
+	Oid			pkey;
+
+	if (OidIsValid(accounts_relid))
+		return;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	nsp = get_namespace_oid("credit", false);
+	relid = get_relname_relid("accounts", nsp);
+	pkey = get_relname_relid("accounts_pkey", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(pkey))
+		elog(ERROR, "credit.accounts or its primary key is missing");
+	accounts_relid = relid;
+	accounts_pkey = pkey;
+}
+
+/* the table's shape must match the attribute numbers in credit.h */
+static void
+check_accounts_shape(TupleDesc desc)
+{
+	static const struct
+	{
+		int			attnum;
+		const char *name;
+	}			cols[] = {
+		{Anum_accounts_customer_key, "customer_key"},
+		{Anum_accounts_credit_limit, "credit_limit"},
+		{Anum_accounts_temp_limit, "temp_limit"},
+		{Anum_accounts_temp_limit_from, "temp_limit_from"},
+		{Anum_accounts_temp_limit_until, "temp_limit_until"},
+		{Anum_accounts_watch_ratio, "watch_ratio"},
+		{Anum_accounts_status, "status"},
+		{Anum_accounts_exposure, "exposure"},
+	};
+
+	if (desc->natts < Natts_accounts_min)
+		elog(ERROR, "credit.accounts has an unexpected shape");
+	for (int i = 0; i < lengthof(cols); i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, cols[i].attnum - 1);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), cols[i].name) != 0)
+			elog(ERROR, "credit.accounts column %d is not \"%s\"",
+				 cols[i].attnum, cols[i].name);
+	}
+}
+
+/*
+ * New index entries for a row version that could not be a HOT update.  No
+ * range table: range table index 0 tells the executor no column list is
+ * known, and none of the columns we change is indexed anyway.
+ */
+static void
+insert_index_entries(Relation rel, TupleTableSlot *slot, bool only_summarizing)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	credit_insert_index_tuples(rri, slot, estate, only_summarizing);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+static void
+report_no_account(const char *key, const CreditSource *source)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDIT_NO_ACCOUNT),
+			 errmsg("customer \"%s\" has no credit account", key),
+			 errdetail("An %s of a customer without a credit account cannot be accepted.",
+					   source->what),
+			 errhint("Open one first: INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('%s', ...).",
+					 key),
+			 source->rel ? errtable(source->rel) : 0));
+}
+
+/*
+ * Would this increase be refused on the row version in hand?  With report,
+ * a refusal is raised as the error the user sees.
+ */
+static bool
+increase_refused(const char *key, const CreditAccountValues *v, Numeric effective,
+				 Numeric delta, const CreditSource *source, bool report)
+{
+	Numeric		available;
+
+	if (v->status == CREDIT_STATUS_STOP)
+	{
+		if (!report)
+			return true;
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDIT_ACCOUNT_STOPPED),
+				 errmsg("credit account of customer \"%s\" is stopped", key),
+				 errdetail("The account's credit status is stop; every increase of its exposure is refused (this %s would add %s).",
+						   source->what, credit_numeric_text(delta)),
+				 errhint("A credit controller can lift the stop: UPDATE credit.accounts SET status = 'ok' WHERE customer_key = '%s'.",
+						 key),
+				 source->rel ? errtable(source->rel) : 0));
+	}
+	if (v->status == CREDIT_STATUS_NONE)
+		return false;
+	available = credit_numeric_sub(effective, v->exposure);
+	if (credit_numeric_cmp(delta, available) <= 0)
+		return false;
+	if (report)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDIT_LIMIT_EXCEEDED),
+				 errmsg("credit limit of customer \"%s\" exceeded", key),
+				 errdetail("Credit limit %s (temporary limit in force included), exposure %s, %s amount %s, available credit %s.",
+						   credit_numeric_text(effective),
+						   credit_numeric_text(v->exposure),
+						   source->what,
+						   credit_numeric_text(delta),
+						   credit_numeric_text(available)),
+				 errhint("Reduce the %s to at most the available credit, collect payment first, or have the credit limit raised (or a temporary limit granted) in credit.accounts.",
+						 source->what),
+				 source->rel ? errtable(source->rel) : 0));
+	return true;
+}
+
+/*
+ * Lock the newest version of the account row into slot (waiting for its
+ * writer), as EvalPlanQual does.  At REPEATABLE READ and above a version
+ * newer than our snapshot's is a serialization failure.
+ */
+static void
+lock_newest_version(Relation rel, ItemPointer tid, Snapshot snapshot,
+					TupleTableSlot *slot, const char *key,
+					const CreditSource *source)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, tid, snapshot, slot,
+							  GetCurrentCommandId(false),
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+	if (result == TM_Ok && !(tmfd.traversed && IsolationUsesXactSnapshot()))
+		return;
+	if (result == TM_Ok || result == TM_Updated)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update of the credit account of customer \"%s\"",
+						key),
+				 errhint("Retry the transaction.")));
+	if (result == TM_Deleted)
+		report_no_account(key, source);
+	elog(ERROR, "unexpected result %d locking credit account", (int) result);
+}
+
+/*
+ * Apply one change to one account, under the account row's lock.
+ */
+static void
+apply_one(Relation rel, Relation index, const CreditChange *change,
+		  const CreditSource *source)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	bool		increase = credit_numeric_cmp(change->delta, int64_to_numeric(0)) > 0;
+	Snapshot	snapshot;
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	bool		found;
+
+	/* see our own earlier changes, and (READ COMMITTED) others' commits */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(change->customer_key));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	if (!found)
+		report_no_account(change->customer_key, source);
+
+	/*
+	 * Decide on the version found; if the update then finds a newer one, or
+	 * an increase looks refused (perhaps only because a concurrent release
+	 * has not committed yet), lock the newest version and decide on it.
+	 */
+	for (bool locked = false;; locked = true)
+	{
+		bool		shouldfree;
+		HeapTuple	oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+		CreditAccountValues v;
+		Numeric		effective;
+		CreditStatus old_status;
+		int			cols[2] = {Anum_accounts_exposure, Anum_accounts_status};
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		HeapTuple	newtuple;
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		TM_Result	result;
+		bool		needs_index;
+		bool		only_summarizing;
+
+		credit_account_values(oldtuple, desc, &v);
+		effective = credit_effective_limit(&v);
+		if (increase &&
+			increase_refused(change->customer_key, &v, effective,
+							 change->delta, source, locked))
+		{
+			if (shouldfree)
+				heap_freetuple(oldtuple);
+			lock_newest_version(rel, &tid, snapshot, slot,
+								change->customer_key, source);
+			continue;
+		}
+		old_status = v.status;
+		v.exposure = credit_numeric_add(v.exposure, change->delta);
+		if (!credit_numeric_in_bounds(v.exposure))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("exposure of customer \"%s\" would be out of range", change->customer_key),
+					 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
+					 source->rel ? errtable(source->rel) : 0));
+		v.status = credit_derive_status(&v, effective);
+
+		values[0] = NumericGetDatum(v.exposure);
+		values[1] = CStringGetTextDatum(credit_status_name(v.status));
+		newtuple = heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls);
+		if (shouldfree)
+			heap_freetuple(oldtuple);
+		ExecStoreHeapTuple(newtuple, newslot, true);
+
+		result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
+									 &lockmode, &needs_index, &only_summarizing);
+		if (result == TM_Ok)
+		{
+			if (needs_index)
+				insert_index_entries(rel, newslot, only_summarizing);
+			if (v.status != old_status)
+				credit_record_status_change(change->customer_key, old_status,
+											v.status, v.exposure, effective);
+			break;
+		}
+		if (result == TM_SelfModified)
+			elog(ERROR, "credit account row of \"%s\" was already changed by this command",
+				 change->customer_key);
+		if (result != TM_Updated && result != TM_Deleted)
+			elog(ERROR, "unexpected result %d updating credit account", (int) result);
+		if (result == TM_Deleted)
+			report_no_account(change->customer_key, source);
+		lock_newest_version(rel, &tid, snapshot, slot, change->customer_key, source);
+	}
+
+	ExecDropSingleTupleTableSlot(newslot);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+}
+
+static int
+change_cmp(const void *a, const void *b)
+{
+	return strcmp(((const CreditChange *) a)->customer_key,
+				  ((const CreditChange *) b)->customer_key);
+}
+
+/*
+ * Apply a set of changes: sorted by key (the lock order), one per account.
+ * Changes to the same key are summed first.
+ */
+void
+credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
+{
+	Relation	rel;
+	Relation	index;
+	int			n = 0;
+	Numeric		zero = int64_to_numeric(0);
+
+	if (nchanges > 1)
+		qsort(changes, nchanges, sizeof(CreditChange), change_cmp);
+	for (int i = 0; i < nchanges; i++)
+	{
+		if (n > 0 && strcmp(changes[n - 1].customer_key, changes[i].customer_key) == 0)
+			changes[n - 1].delta = credit_numeric_add(changes[n - 1].delta,
+													  changes[i].delta);
+		else
+			changes[n++] = changes[i];
+	}
+
+	lookup_accounts();
+	rel = table_open(accounts_relid, RowExclusiveLock);
+	index = index_open(accounts_pkey, RowExclusiveLock);
+	check_accounts_shape(RelationGetDescr(rel));
+	for (int i = 0; i < n; i++)
+		if (credit_numeric_cmp(changes[i].delta, zero) != 0)
+			apply_one(rel, index, &changes[i], source);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
+void
+credit_reserve(const char *customer_key, Numeric amount, const CreditSource *source)
+{
+	CreditChange change = {pstrdup(customer_key), amount};
+
+	credit_apply_changes(&change, 1, source);
+}
+
+void
+credit_release(const char *customer_key, Numeric amount, const CreditSource *source)
+{
+	CreditChange change = {pstrdup(customer_key),
+	DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(amount)))};
+
+	credit_apply_changes(&change, 1, source);
+}
