@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# test/run_all.sh: `make test`.  Builds and installs credit, starts one
+# throwaway cluster (pg_virtualenv) and runs every suite in it through
+# test/suites.sh, which ends with the line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if ! bash test/setup.sh build; then
+	echo "build: 0 passed, 1 failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+pg_virtualenv -v 15 bash test/suites.sh

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# test/suites.sh: every suite, run inside pg_virtualenv (PGHOST, PGPORT,
+# PGUSER and PGPASSWORD point at the throwaway cluster).  Each suite adds
+# its counts; the last line is "N passed, N failed"; exit 1 on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+mkdir -p log
+passed=0
+failed=0
+
+count() {	# suite name, passed, failed
+	echo "== $1: $2 passed, $3 failed"
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+}
+
+# pg_regress: test/sql against expected/
+make -s installcheck ISOLATION= >log/regress.log 2>&1
+rc=$?
+p=$(grep -cE '^(test| ) .*\.\.\. ok' log/regress.log)
+f=$(grep -cE '\.\.\. FAILED' log/regress.log)
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+cat log/regress.log
+[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
+count pg_regress "$p" "$f"
+
+# isolation tester: test/specs against expected/
+make -s installcheck REGRESS= ISOLATION_OPTS="--inputdir=test --outputdir=." >log/isolation.log 2>&1
+rc=$?
+p=$(grep -cE '^(test| ) .*\.\.\. ok' log/isolation.log)
+f=$(grep -cE '\.\.\. FAILED' log/isolation.log)
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+cat log/isolation.log
+[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
+count isolation "$p" "$f"
+
+# pgTAP via pg_prove: one database with pgtap; each file installs credit in
+# its own transaction and rolls back
+dropdb --if-exists credit_tap >/dev/null 2>&1
+createdb credit_tap && psql -X -q -d credit_tap -c 'CREATE EXTENSION pgtap' >/dev/null
+pg_prove -d credit_tap test/pgtap/*.sql >log/pgtap.log 2>&1
+rc=$?
+cat log/pgtap.log
+total=$(sed -n 's/.*Tests=\([0-9]*\).*/\1/p' log/pgtap.log | tail -1)
+f=$(grep -oE 'Failed [0-9]+/[0-9]+ subtests' log/pgtap.log | awk '{split($2,a,"/"); s+=a[1]} END {print s+0}')
+total=${total:-0}
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+count pgtap "$((total - f < 0 ? 0 : total - f))" "$f"
+
+# randomized multi-client stress run, invariants checked afterwards
+bash test/stress.sh >log/stress.log 2>&1
+rc=$?
+cat log/stress.log
+p=$(grep -c '^ok ' log/stress.log)
+f=$(grep -c '^not ok ' log/stress.log)
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+count stress "$p" "$f"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
