@@ -4,7 +4,7 @@ EXTENSION = credit
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = credit
-OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o
+OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o
 
 # extension SQL, one file per concern, assembled in this order
 SQL_SOURCES = sql/accounts.sql sql/attach.sql

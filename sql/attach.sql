@@ -296,3 +296,13 @@ $$;
 
 CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
 	EXECUTE FUNCTION credit.forget_dropped_tables();
+
+/* DROP TABLE or DROP SCHEMA of attached tables releases their exposure first */
+CREATE FUNCTION credit.release_dropped_tables()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'credit_release_dropped_tables'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER credit_release_dropped_tables ON ddl_command_start
+	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')
+	EXECUTE FUNCTION credit.release_dropped_tables();
