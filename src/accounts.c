@@ -25,6 +25,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
@@ -212,21 +213,24 @@ credit_record_status_change(const char *customer_key, CreditStatus old_status,
 							Numeric effective_limit)
 {
 	static SPIPlanPtr plan = NULL;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *changed_by = GetUserNameFromId(GetUserId(), false);
 	StringInfoData payload;
 	int			rc;
+	CreditUserSave save;
 
+	credit_become_owner(&save);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 	if (plan == NULL)
 	{
-		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID};
+		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID};
 		SPIPlanPtr	p;
 
 		p = SPI_prepare("INSERT INTO credit.status_changes "
-						"(customer_key, old_status, new_status, exposure, effective_limit) "
-						"VALUES ($1, $2, $3, $4, $5)", 5, argtypes);
+						"(customer_key, old_status, new_status, exposure, effective_limit, changed_by) "
+						"VALUES ($1, $2, $3, $4, $5, $6)", 6, argtypes);
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(p) != 0)
@@ -238,11 +242,13 @@ credit_record_status_change(const char *customer_key, CreditStatus old_status,
 	values[2] = CStringGetTextDatum(credit_status_name(new_status));
 	values[3] = NumericGetDatum(exposure);
 	values[4] = NumericGetDatum(effective_limit);
+	values[5] = CStringGetTextDatum(changed_by);
 	rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "recording a status change failed: %s", SPI_result_code_string(rc));
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
 
 	initStringInfo(&payload);
 	appendStringInfoString(&payload, "{\"event\": \"status_change\", \"customer_key\": ");

@@ -1,18 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * credit.c
- *	  Module entry point of the credit extension.
+ *	  Module entry point of the credit extension, and module-wide helpers.
  *
  * Declares the module magic and reserves the credit.* configuration
- * prefix.  The capabilities live in their own files: exposure.c (the
- * ledger), accounts.c (status rules), enforce.c (order-table triggers).
+ * prefix.  credit_become_owner lets the triggers run their few internal
+ * queries (reading credit.attachments, recording a status change) as the
+ * owner of schema credit, as PostgreSQL's own RI triggers run theirs as the
+ * table owner: an application role that may insert orders needs no
+ * privilege on the extension's tables, and no user can forge those rows.
+ * The capabilities live in their own files: exposure.c (the ledger),
+ * accounts.c (status rules), enforce.c (order-table triggers), drop.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "credit.h"
 
@@ -24,4 +34,29 @@ void
 _PG_init(void)
 {
 	MarkGUCPrefixReserved("credit");
+}
+
+/* switch to the owner of schema credit for internal queries */
+void
+credit_become_owner(CreditUserSave *save)
+{
+	Oid			nsp = get_namespace_oid("credit", false);
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner, save->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+credit_restore_user(const CreditUserSave *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
 }

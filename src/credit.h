@@ -57,6 +57,16 @@ typedef struct CreditSource
 	const char *what;			/* "order", "invoice", ... */
 } CreditSource;
 
+/* credit.c: run internal queries as the owner of schema credit */
+typedef struct CreditUserSave
+{
+	Oid			userid;
+	int			sec_context;
+} CreditUserSave;
+
+extern void credit_become_owner(CreditUserSave *save);
+extern void credit_restore_user(const CreditUserSave *save);
+
 /* exposure.c: the ledger */
 extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);

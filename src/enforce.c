@@ -132,7 +132,9 @@ load_orders_table(Relation rel, OrdersTable *entry)
 	Oid			outfunc;
 	bool		varlena;
 	MemoryContext old;
+	CreditUserSave save;
 
+	credit_become_owner(&save);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 	if (plan == NULL)
@@ -208,6 +210,7 @@ load_orders_table(Relation rel, OrdersTable *entry)
 
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
 }
 
 static OrdersTable *
@@ -435,6 +438,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	int			rc;
 	bool		isnull;
 	CreditSource source;
+	CreditUserSave save;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -448,6 +452,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	(void) get_orders_table(rel);	/* errors clearly if not attached */
 
+	credit_become_owner(&save);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
@@ -479,6 +484,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	}
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
 
 	source.rel = rel;
 	source.what = "order";
