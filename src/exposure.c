@@ -51,13 +51,17 @@
 /* relation and index of credit.accounts, cached; reset by invalidation */
 static Oid	accounts_relid = InvalidOid;
 static Oid	accounts_pkey = InvalidOid;
+static bool accounts_shape_checked = false;
 static bool callback_registered = false;
 
 static void
 ledger_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == accounts_relid || relid == accounts_pkey)
+	{
 		accounts_relid = accounts_pkey = InvalidOid;
+		accounts_shape_checked = false;
+	}
 }
 
 static void
@@ -360,7 +364,11 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	lookup_accounts();
 	rel = table_open(accounts_relid, RowExclusiveLock);
 	index = index_open(accounts_pkey, RowExclusiveLock);
-	check_accounts_shape(RelationGetDescr(rel));
+	if (!accounts_shape_checked)
+	{
+		check_accounts_shape(RelationGetDescr(rel));
+		accounts_shape_checked = true;
+	}
 	for (int i = 0; i < n; i++)
 		if (credit_numeric_cmp(changes[i].delta, zero) != 0)
 			apply_one(rel, index, &changes[i], source);
