@@ -48,25 +48,30 @@ COMMENT ON FUNCTION credit.enforce_orders_truncate() IS
 'Statement trigger on attached order tables: TRUNCATE releases the exposure of the open orders it removes.';
 
 /*
- * The open exposure of one attached table, per customer key, as a query
- * text.  Used by attach, detach and reconcile, so the three agree with the
- * trigger on what counts.
+ * The condition that makes a row of an attached table count (its status is
+ * open), and the open exposure per customer key as a query text.  Used by
+ * attach, detach, reconcile and TRUNCATE, so they agree with the trigger.
  */
+CREATE FUNCTION credit.open_orders_filter(att credit.attachments)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN ($1).status_column IS NULL THEN 'true'
+	ELSE pg_catalog.format(
+		'(o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.text[])',
+		($1).status_column, ($1).open_statuses)
+	END;
+
 CREATE FUNCTION credit.open_exposure_query(att credit.attachments)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
 	'SELECT (o.%1$I)::pg_catalog.text AS customer_key, '
-	'pg_catalog.sum((o.%2$I)::pg_catalog.numeric) AS exposure '
-	'FROM %3$s o WHERE o.%1$I IS NOT NULL AND o.%2$I IS NOT NULL %4$s '
-	'GROUP BY 1',
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) AS exposure '
+	'FROM %3$s o WHERE %4$s GROUP BY 1',
 	($1).customer_column, ($1).amount_column, ($1).orders,
-	CASE WHEN ($1).status_column IS NULL THEN ''
-		 ELSE pg_catalog.format(
-			'AND (o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.text[])',
-			($1).status_column, ($1).open_statuses)
-	END);
+	credit.open_orders_filter($1));
 
 CREATE FUNCTION credit.attach_orders(orders regclass,
 									 customer_column name,
@@ -85,12 +90,18 @@ DECLARE
 	att		credit.attachments;
 	missing	text;
 	s		text;
+	null_customer boolean;
+	rel_schema name;
+	rel_name name;
+	bad_amount text;
 BEGIN
 	IF orders IS NULL OR customer_column IS NULL OR amount_column IS NULL THEN
 		RAISE EXCEPTION 'orders, customer_column and amount_column must not be null'
 			USING ERRCODE = '22004';
 	END IF;
-	SELECT c.relkind INTO kind FROM pg_catalog.pg_class c
+	SELECT c.relkind, n.nspname, c.relname INTO kind, rel_schema, rel_name
+	  FROM pg_catalog.pg_class c
+	  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 	 WHERE c.oid OPERATOR(pg_catalog.=) orders;
 	IF kind OPERATOR(pg_catalog.<>) 'r' THEN
 		RAISE EXCEPTION '"%" is not an ordinary table', orders
@@ -114,6 +125,12 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 
+	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+		RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.attach_orders'
+			USING ERRCODE = '25000',
+				  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
+	END IF;
+
 	/* the same lock CREATE TRIGGER takes: no writer runs while we count */
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 
@@ -122,13 +139,13 @@ BEGIN
 	IF cust_type NOT IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
 						 'text'::regtype, 'character varying'::regtype, 'uuid'::regtype) THEN
 		RAISE EXCEPTION 'customer column "%" has unsupported type %', customer_column, cust_type
-			USING ERRCODE = '42804',
+			USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = customer_column,
 				  HINT = 'Customer keys may be bigint, integer, smallint, text, varchar or uuid.';
 	END IF;
 	IF amt_type NOT IN ('numeric'::regtype, 'bigint'::regtype, 'integer'::regtype,
 						'smallint'::regtype) THEN
 		RAISE EXCEPTION 'amount column "%" has unsupported type %', amount_column, amt_type
-			USING ERRCODE = '42804',
+			USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = amount_column,
 				  HINT = 'Amounts must be numeric (or an integer type); money in floating point is refused.';
 	END IF;
 	IF status_column IS NOT NULL THEN
@@ -139,7 +156,7 @@ BEGIN
 							WHERE t.oid OPERATOR(pg_catalog.=) st_type
 							  AND t.typtype OPERATOR(pg_catalog.=) 'e')) THEN
 			RAISE EXCEPTION 'status column "%" has unsupported type %', status_column, st_type
-				USING ERRCODE = '42804',
+				USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = status_column,
 					  HINT = 'Statuses may be text, varchar, an enum or an integer type.';
 		END IF;
 		/* every open status must be a value of the column's type */
@@ -160,6 +177,28 @@ BEGIN
 		'CREATE TRIGGER credit_enforce_truncate BEFORE TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION credit.enforce_orders_truncate()', orders);
 
+	/* open orders already in the table must pass what the trigger checks */
+	EXECUTE pg_catalog.format(
+		'SELECT o.%1$I IS NULL, (o.%2$I)::pg_catalog.numeric::pg_catalog.text '
+		'FROM %3$s o WHERE %4$s AND (o.%1$I IS NULL '
+		'OR (o.%2$I)::pg_catalog.numeric OPERATOR(pg_catalog.<) 0 '
+		'OR (o.%2$I)::pg_catalog.numeric OPERATOR(pg_catalog.>=) 1e15) LIMIT 1',
+		customer_column, amount_column, orders, credit.open_orders_filter(att))
+		INTO null_customer, bad_amount;
+	IF null_customer THEN
+		RAISE EXCEPTION 'open order in "%" has no customer', orders
+			USING ERRCODE = '23502', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = customer_column,
+				  HINT = 'Give every open order a customer (or close it), then attach again.';
+	ELSIF bad_amount IN ('NaN', 'Infinity', '-Infinity') OR bad_amount LIKE '-%' THEN
+		RAISE EXCEPTION 'open order in "%" has amount %', orders, bad_amount
+			USING ERRCODE = '22023', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = amount_column,
+				  HINT = 'An open order''s amount must be a finite number from 0 up to below 1e15.';
+	ELSIF bad_amount IS NOT NULL THEN
+		RAISE EXCEPTION 'open order in "%" has amount % out of range', orders, bad_amount
+			USING ERRCODE = '22003', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = amount_column,
+				  HINT = 'An open order''s amount must be a finite number from 0 up to below 1e15.';
+	END IF;
+
 	/* open orders already in the table become exposure now */
 	EXECUTE pg_catalog.format(
 		'SELECT pg_catalog.min(e.customer_key) FROM (%s) e '
@@ -168,7 +207,7 @@ BEGIN
 		credit.open_exposure_query(att)) INTO missing;
 	IF missing IS NOT NULL THEN
 		RAISE EXCEPTION 'customer "%" has open orders in "%" but no credit account', missing, orders
-			USING ERRCODE = 'CR003',
+			USING ERRCODE = 'CR003', SCHEMA = rel_schema, TABLE = rel_name,
 				  HINT = 'Open accounts for every customer with open orders (INSERT INTO credit.accounts ...), then attach again.';
 	END IF;
 	EXECUTE pg_catalog.format(
@@ -194,6 +233,11 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table "%" is not attached', orders
 			USING ERRCODE = '42704';
+	END IF;
+	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+		RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.detach_orders'
+			USING ERRCODE = '25000',
+				  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
 	END IF;
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 	EXECUTE pg_catalog.format(
@@ -224,7 +268,13 @@ BEGIN
 	   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
-			USING ERRCODE = '42703';
+			USING ERRCODE = '42703', COLUMN = col,
+				  TABLE = (SELECT c.relname FROM pg_catalog.pg_class c
+							WHERE c.oid OPERATOR(pg_catalog.=) rel),
+				  SCHEMA = (SELECT n.nspname FROM pg_catalog.pg_class c
+							  JOIN pg_catalog.pg_namespace n
+								ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+							 WHERE c.oid OPERATOR(pg_catalog.=) rel);
 	END IF;
 	RETURN t;
 END;
@@ -243,6 +293,13 @@ DECLARE
 	att		credit.attachments;
 	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
 BEGIN
+	IF repair THEN
+		IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+			RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.reconcile(repair => true)'
+				USING ERRCODE = '25000',
+					  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
+		END IF;
+END IF;
 	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
 		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
 		IF repair THEN

@@ -117,17 +117,28 @@ credit_status_name(CreditStatus status)
 	return status_names[status];
 }
 
+/* parse a status name; false if it is not one */
+static bool
+parse_status(const char *status, CreditStatus *result)
+{
+	for (int i = 0; i < lengthof(status_names); i++)
+		if (strcmp(status, status_names[i]) == 0)
+		{
+			*result = (CreditStatus) i;
+			return true;
+		}
+	return false;
+}
+
 CreditStatus
 credit_status_from_text(const char *status)
 {
-	int			i;
+	CreditStatus result;
 
-	for (i = 0; i < lengthof(status_names); i++)
-		if (strcmp(status, status_names[i]) == 0)
-			return (CreditStatus) i;
-	/* the CHECK constraint on credit.accounts makes this unreachable */
-	elog(ERROR, "unknown credit status \"%s\"", status);
-	return CREDIT_STATUS_OK;	/* keep compiler quiet */
+	/* rows the CHECK constraint let in always parse */
+	if (!parse_status(status, &result))
+		elog(ERROR, "unknown credit status \"%s\"", status);
+	return result;
 }
 
 static Numeric
@@ -263,6 +274,28 @@ credit_record_status_change(const char *customer_key, CreditStatus old_status,
 	pfree(payload.data);
 }
 
+/* the key of an account with exposure must not change under its orders */
+static void
+check_key_change(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
+{
+	bool		isnull;
+	char	   *oldkey = TextDatumGetCString(heap_getattr(oldtuple, Anum_accounts_customer_key,
+														  desc, &isnull));
+	char	   *newkey = TextDatumGetCString(heap_getattr(newtuple, Anum_accounts_customer_key,
+														  desc, &isnull));
+	Numeric		exposure = DatumGetNumeric(heap_getattr(oldtuple, Anum_accounts_exposure,
+														desc, &isnull));
+
+	if (strcmp(oldkey, newkey) != 0 &&
+		credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot change the key of customer \"%s\" while it has exposure", oldkey),
+				 errdetail("Its exposure is %s; the open orders that make it up name key \"%s\".",
+						   credit_numeric_text(exposure), oldkey),
+				 errhint("Close or move the customer's open orders first.")));
+}
+
 /*
  * BEFORE INSERT OR UPDATE ON credit.accounts: derive ok/watch/hold from the
  * row being written, keep none and stop, and record a change on UPDATE.
@@ -320,7 +353,13 @@ credit_accounts_status_trigger(PG_FUNCTION_ARGS)
 		if (isnull)
 			return PointerGetDatum(newtuple);
 	}
+	if (!parse_status(TextDatumGetCString(heap_getattr(newtuple, Anum_accounts_status,
+													   desc, &isnull)),
+					  &new_status))
+		return PointerGetDatum(newtuple);	/* accounts_status_check says why */
 	credit_account_values(newtuple, desc, &v);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		check_key_change(trigdata->tg_trigtuple, newtuple, desc);
 	if (!credit_numeric_in_bounds(v.credit_limit) ||
 		!credit_numeric_in_bounds(v.temp_limit) ||
 		!credit_numeric_in_bounds(v.exposure) ||

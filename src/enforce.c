@@ -13,7 +13,8 @@
  *
  * credit_enforce_orders_truncate is a BEFORE TRUNCATE statement trigger:
  * TRUNCATE holds ACCESS EXCLUSIVE on the table when it fires, so the open
- * exposure summed from the table is exact, and it is released.
+ * exposure summed in a snapshot taken then (not the statement's, which may
+ * predate the wait for the lock) is exact, and it is released.
  *
  * How a table is attached is read once per backend from credit.attachments
  * and cached by relation OID; any relcache invalidation of the table
@@ -38,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "credit.h"
 
@@ -433,6 +435,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
 	char	   *query;
+	SPIPlanPtr	plan;
 	CreditChange *changes;
 	int			n;
 	int			rc;
@@ -463,7 +466,12 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading credit.attachments failed: %s", SPI_result_code_string(rc));
 	query = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	rc = SPI_execute(query, true, 0);
+	/* a snapshot taken now, under our lock, sees every row being removed */
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "summing open orders failed: %s", SPI_result_code_string(rc));
 
@@ -477,6 +485,9 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 
 		char	   *key = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
 
+		if (key == NULL)		/* the trigger lets no open row lack a customer */
+			elog(ERROR, "open order without a customer in \"%s\"",
+				 RelationGetRelationName(rel));
 		changes[i].customer_key = SPI_palloc(strlen(key) + 1);
 		strcpy(changes[i].customer_key, key);
 		changes[i].delta = (Numeric) SPI_datumTransfer(DirectFunctionCall1(numeric_uminus, sum),

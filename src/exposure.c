@@ -144,8 +144,8 @@ report_no_account(const char *key, const CreditSource *source)
 			 errmsg("customer \"%s\" has no credit account", key),
 			 errdetail("An %s of a customer without a credit account cannot be accepted.",
 					   source->what),
-			 errhint("Open one first: INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('%s', ...).",
-					 key),
+			 errhint("Open one first: INSERT INTO credit.accounts (customer_key, credit_limit) VALUES (%s, ...).",
+					 quote_literal_cstr(key)),
 			 source->rel ? errtable(source->rel) : 0));
 }
 
@@ -168,8 +168,8 @@ increase_refused(const char *key, const CreditAccountValues *v, Numeric effectiv
 				 errmsg("credit account of customer \"%s\" is stopped", key),
 				 errdetail("The account's credit status is stop; every increase of its exposure is refused (this %s would add %s).",
 						   source->what, credit_numeric_text(delta)),
-				 errhint("A credit controller can lift the stop: UPDATE credit.accounts SET status = 'ok' WHERE customer_key = '%s'.",
-						 key),
+				 errhint("A credit controller can lift the stop: UPDATE credit.accounts SET status = 'ok' WHERE customer_key = %s.",
+						 quote_literal_cstr(key)),
 				 source->rel ? errtable(source->rel) : 0));
 	}
 	if (v->status == CREDIT_STATUS_NONE)
@@ -181,7 +181,7 @@ increase_refused(const char *key, const CreditAccountValues *v, Numeric effectiv
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDIT_LIMIT_EXCEEDED),
 				 errmsg("credit limit of customer \"%s\" exceeded", key),
-				 errdetail("Credit limit %s, temporary limit in force %s, exposure %s, %s amount %s, available credit %s.",
+				 errdetail("Credit limit %s, temporary limit in force %s, exposure %s, this %s adds %s, available credit %s.",
 						   credit_numeric_text(v->credit_limit),
 						   credit_numeric_text(credit_numeric_sub(effective, v->credit_limit)),
 						   credit_numeric_text(v->exposure),
@@ -194,34 +194,64 @@ increase_refused(const char *key, const CreditAccountValues *v, Numeric effectiv
 	return true;
 }
 
+static void
+report_serialization_failure(const char *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update of the credit account of customer \"%s\"",
+					key),
+			 errhint("Retry the transaction.")));
+}
+
+/* find the account row of key visible to snapshot; false if there is none */
+static bool
+find_account(Relation rel, Relation index, const char *key, Snapshot snapshot,
+			 TupleTableSlot *slot)
+{
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
 /*
  * Lock the newest version of the account row into slot (waiting for its
- * writer), as EvalPlanQual does.  At REPEATABLE READ and above a version
- * newer than our snapshot's is a serialization failure.
+ * writer), as EvalPlanQual does.  Returns false if the row is gone or no
+ * longer has this key (then the caller looks the key up afresh).  At
+ * REPEATABLE READ and above, a version newer than our snapshot's is a
+ * serialization failure.
  */
-static void
+static bool
 lock_newest_version(Relation rel, ItemPointer tid, Snapshot snapshot,
-					TupleTableSlot *slot, const char *key,
-					const CreditSource *source)
+					TupleTableSlot *slot, const char *key)
 {
 	TM_FailureData tmfd;
 	TM_Result	result;
+	bool		isnull;
+	Datum		newkey;
 
 	result = table_tuple_lock(rel, tid, snapshot, slot,
 							  GetCurrentCommandId(false),
 							  LockTupleNoKeyExclusive, LockWaitBlock,
 							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-	if (result == TM_Ok && !(tmfd.traversed && IsolationUsesXactSnapshot()))
-		return;
-	if (result == TM_Ok || result == TM_Updated)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update of the credit account of customer \"%s\"",
-						key),
-				 errhint("Retry the transaction.")));
+	if (IsolationUsesXactSnapshot() &&
+		(result == TM_Updated || result == TM_Deleted ||
+		 (result == TM_Ok && tmfd.traversed)))
+		report_serialization_failure(key);
 	if (result == TM_Deleted)
-		report_no_account(key, source);
-	elog(ERROR, "unexpected result %d locking credit account", (int) result);
+		return false;
+	if (result != TM_Ok)
+		elog(ERROR, "unexpected result %d locking credit account", (int) result);
+	newkey = slot_getattr(slot, Anum_accounts_customer_key, &isnull);
+	return !isnull && strcmp(TextDatumGetCString(newkey), key) == 0;
 }
 
 /*
@@ -235,33 +265,29 @@ apply_one(Relation rel, Relation index, const CreditChange *change,
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	bool		increase = credit_numeric_cmp(change->delta, int64_to_numeric(0)) > 0;
+	const char *key = change->customer_key;
 	Snapshot	snapshot;
-	ScanKeyData skey;
-	IndexScanDesc scan;
-	bool		found;
+	bool		locked = false;
 
 	/* see our own earlier changes, and (READ COMMITTED) others' commits */
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-
-	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(change->customer_key));
-	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &skey, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
-	if (!found)
-		report_no_account(change->customer_key, source);
+	if (!find_account(rel, index, key, snapshot, slot))
+		report_no_account(key, source);
+	if (credit_numeric_cmp(change->delta, int64_to_numeric(0)) == 0)
+		goto done;				/* nothing to write; the account exists */
 
 	/*
-	 * Decide on the version found; if the update then finds a newer one, or
+	 * Decide on the version found.  If the update then meets a newer one, or
 	 * an increase looks refused (perhaps only because a concurrent release
-	 * has not committed yet), lock the newest version and decide on it.
+	 * has not committed yet), lock the newest version and decide on it.  If
+	 * that version has lost the key (deleted, or the key renamed), look the
+	 * key up again in a fresh snapshot.
 	 */
-	for (bool locked = false;; locked = true)
+	for (;;)
 	{
 		bool		shouldfree;
-		HeapTuple	oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+		HeapTuple	oldtuple;
 		CreditAccountValues v;
 		Numeric		effective;
 		CreditStatus old_status;
@@ -276,56 +302,67 @@ apply_one(Relation rel, Relation index, const CreditChange *change,
 		bool		needs_index;
 		bool		only_summarizing;
 
+		oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
 		credit_account_values(oldtuple, desc, &v);
 		effective = credit_effective_limit(&v);
 		if (increase &&
-			increase_refused(change->customer_key, &v, effective,
-							 change->delta, source, locked))
+			increase_refused(key, &v, effective, change->delta, source, locked))
+			result = TM_Updated;	/* decide again on the newest version */
+		else
 		{
-			if (shouldfree)
-				heap_freetuple(oldtuple);
-			lock_newest_version(rel, &tid, snapshot, slot,
-								change->customer_key, source);
-			continue;
-		}
-		old_status = v.status;
-		v.exposure = credit_numeric_add(v.exposure, change->delta);
-		if (!credit_numeric_in_bounds(v.exposure))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("exposure of customer \"%s\" would be out of range", change->customer_key),
-					 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
-					 source->rel ? errtable(source->rel) : 0));
-		v.status = credit_derive_status(&v, effective);
+			old_status = v.status;
+			v.exposure = credit_numeric_add(v.exposure, change->delta);
+			if (!credit_numeric_in_bounds(v.exposure))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("exposure of customer \"%s\" would be out of range", key),
+						 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
+						 source->rel ? errtable(source->rel) : 0));
+			v.status = credit_derive_status(&v, effective);
 
-		values[0] = NumericGetDatum(v.exposure);
-		values[1] = CStringGetTextDatum(credit_status_name(v.status));
-		newtuple = heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls);
+			values[0] = NumericGetDatum(v.exposure);
+			values[1] = CStringGetTextDatum(credit_status_name(v.status));
+			newtuple = heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls);
+			ExecStoreHeapTuple(newtuple, newslot, true);
+
+			result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
+										 &lockmode, &needs_index, &only_summarizing);
+			if (result == TM_Ok)
+			{
+				if (needs_index)
+					insert_index_entries(rel, newslot, only_summarizing);
+				if (v.status != old_status)
+					credit_record_status_change(key, old_status, v.status,
+												v.exposure, effective);
+				if (shouldfree)
+					heap_freetuple(oldtuple);
+				break;
+			}
+			if (result == TM_SelfModified)
+				elog(ERROR, "credit account row of \"%s\" was already changed by this command",
+					 key);
+			if (result != TM_Updated && result != TM_Deleted)
+				elog(ERROR, "unexpected result %d updating credit account", (int) result);
+		}
 		if (shouldfree)
 			heap_freetuple(oldtuple);
-		ExecStoreHeapTuple(newtuple, newslot, true);
 
-		result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
-									 &lockmode, &needs_index, &only_summarizing);
-		if (result == TM_Ok)
+		if (result == TM_Deleted && IsolationUsesXactSnapshot())
+			report_serialization_failure(key);
+		if (result != TM_Deleted && lock_newest_version(rel, &tid, snapshot, slot, key))
 		{
-			if (needs_index)
-				insert_index_entries(rel, newslot, only_summarizing);
-			if (v.status != old_status)
-				credit_record_status_change(change->customer_key, old_status,
-											v.status, v.exposure, effective);
-			break;
+			locked = true;
+			continue;
 		}
-		if (result == TM_SelfModified)
-			elog(ERROR, "credit account row of \"%s\" was already changed by this command",
-				 change->customer_key);
-		if (result != TM_Updated && result != TM_Deleted)
-			elog(ERROR, "unexpected result %d updating credit account", (int) result);
-		if (result == TM_Deleted)
-			report_no_account(change->customer_key, source);
-		lock_newest_version(rel, &tid, snapshot, slot, change->customer_key, source);
+		/* the row is gone or renamed (READ COMMITTED): look the key up anew */
+		UnregisterSnapshot(snapshot);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		if (!find_account(rel, index, key, snapshot, slot))
+			report_no_account(key, source);
+		locked = false;
 	}
 
+done:
 	ExecDropSingleTupleTableSlot(newslot);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
@@ -348,7 +385,6 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	Relation	rel;
 	Relation	index;
 	int			n = 0;
-	Numeric		zero = int64_to_numeric(0);
 
 	if (nchanges > 1)
 		qsort(changes, nchanges, sizeof(CreditChange), change_cmp);
@@ -370,8 +406,7 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 		accounts_shape_checked = true;
 	}
 	for (int i = 0; i < n; i++)
-		if (credit_numeric_cmp(changes[i].delta, zero) != 0)
-			apply_one(rel, index, &changes[i], source);
+		apply_one(rel, index, &changes[i], source);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 }

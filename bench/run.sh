@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`.  Throughput of one INSERT of one open order per
+# transaction (pgbench -M prepared) on the same orders table in three
+# variants, each in its own database of one throwaway cluster:
+#   bare     no trigger
+#   plpgsql  the PL/pgSQL reference a DBA would write (bench/plpgsql_reference.sql)
+#   credit   credit's C trigger, attached with credit.attach_orders
+# Scenarios: "distinct" (customer random(1, 10000)) and "hot" (every order
+# for one customer); clients -c 1 and -c 8 (-j 2).  The variants run
+# interleaved, BENCH_ROUNDS rounds (the order rotating each round), and the
+# table shows the median TPS of each.  After every run the variant's
+# exposure is reconciled against its orders (credit.reconcile() must be
+# empty).  The machine is shared: read the ratios, not the absolute TPS.
+#
+# Environment:
+#   BENCH_SECONDS    duration of one pgbench run (default 15)
+#   BENCH_ROUNDS     rounds of the interleaved variants (default 3)
+#   BENCH_PORT       port of the throwaway cluster (default 5499; the next free
+#                    one is taken when it is busy)
+#   BENCH_CLIENTS    client counts (default "1 8")
+#   BENCH_SCENARIOS  scenarios (default "distinct hot")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${BENCH_SECONDS:-15}
+ROUNDS=${BENCH_ROUNDS:-3}
+PORT=${BENCH_PORT:-5499}
+CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
+SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
+VARIANTS=(bare plpgsql credit)
+CUSTOMERS=10000
+CREDIT_LIMIT=1e12		# never reached: 10,000 x 1000 per order x every run is far below
+
+for v in DURATION ROUNDS PORT; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer" >&2; exit 2; }
+done
+
+# the extension built and installed from this tree
+bash test/setup.sh build
+
+PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	elif [ "$(id -un)" = postgres ]; then
+		"$@"
+	else
+		sudo -u postgres "$@"
+	fi
+}
+
+port_busy() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
+	[ -e "/var/run/postgresql/.s.PGSQL.$1" ] && return 0
+	return 1
+}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/credit-bench.XXXXXX")
+DATA=$WORK/data
+started=no
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$started" = yes ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+chown postgres:postgres "$WORK"
+chmod 755 "$WORK"			# the socket lives here; the data directory is 0700
+
+for _ in $(seq 50); do
+	port_busy "$PORT" || break
+	PORT=$((PORT + 1))
+done
+port_busy "$PORT" && { echo "bench: no free port found" >&2; exit 1; }
+
+as_postgres "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+as_postgres tee -a "$DATA/postgresql.conf" >/dev/null <<EOF
+# bench/run.sh
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$WORK'
+fsync = on
+max_connections = 40
+shared_buffers = 256MB
+max_wal_size = 8GB
+checkpoint_timeout = 1h
+autovacuum = off			# run.sh vacuums between runs instead
+log_min_messages = warning
+EOF
+as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+started=yes
+
+CONN=(-h "$WORK" -p "$PORT" -U postgres)
+psql_db() {	# psql_db DB [psql args...]
+	local db=$1
+	shift
+	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "${CONN[@]}" -d "$db" "$@"
+}
+scalar() {	# scalar DB SQL
+	psql_db "$1" -At -c "$2"
+}
+
+# ---------------------------------------------------------------- set-up
+for v in "${VARIANTS[@]}"; do
+	psql_db postgres -c "CREATE DATABASE bench_$v"
+	psql_db "bench_$v" -f bench/orders.sql
+done
+
+psql_db bench_plpgsql -f bench/plpgsql_reference.sql
+psql_db bench_plpgsql -c "INSERT INTO ref.accounts (customer_id, customer_name, credit_limit)
+	SELECT g, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g"
+
+psql_db bench_credit <<EOF
+CREATE EXTENSION credit;
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
+	SELECT g::text, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g;
+SELECT credit.attach_orders('public.orders', customer_column => 'customer_id',
+							amount_column => 'amount', status_column => 'status',
+							open_statuses => '{open,confirmed}');
+EOF
+
+accounts_table() {
+	case $1 in
+		plpgsql) echo ref.accounts ;;
+		credit) echo credit.accounts ;;
+		*) echo "" ;;
+	esac
+}
+
+# exposure kept by the variant equals what its orders say (nothing for bare)
+reconcile_count() {
+	case $1 in
+		plpgsql) scalar bench_plpgsql "SELECT count(*) FROM ref.reconcile()" ;;
+		credit) scalar bench_credit "SELECT count(*) FROM credit.reconcile()" ;;
+		*) echo 0 ;;
+	esac
+}
+
+# ---------------------------------------------------------------- runs
+declare -A TPS=()
+
+run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
+	local scen=$1 c=$2 v=$3 round=$4
+	local db=bench_$v ncust jobs out tps processed failed norders bad acct
+
+	case $scen in
+		distinct) ncust=$CUSTOMERS ;;
+		hot) ncust=1 ;;
+		*) echo "bench: unknown scenario $scen" >&2; exit 2 ;;
+	esac
+	jobs=$(( c >= 2 ? 2 : 1 ))
+
+	# the same starting point for every run: no orders, no dead account rows,
+	# no pending checkpoint work
+	acct=$(accounts_table "$v")
+	psql_db "$db" -c "TRUNCATE orders"
+	[ -n "$acct" ] && psql_db "$db" -c "VACUUM $acct"
+	psql_db "$db" -c "VACUUM orders" -c "CHECKPOINT"
+
+	if ! out=$("$PGBIN/pgbench" -n -M prepared -c "$c" -j "$jobs" -T "$DURATION" \
+			-D "ncust=$ncust" -f bench/order.pgbench "${CONN[@]}" "$db" 2>&1); then
+		echo "$out" >&2
+		echo "bench: pgbench failed ($scen, -c $c, $v)" >&2
+		exit 1
+	fi
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
+	processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+	if [ -z "$tps" ] || [ -z "$processed" ] || [ "${failed:-0}" != 0 ]; then
+		echo "$out" >&2
+		echo "bench: unexpected pgbench result ($scen, -c $c, $v)" >&2
+		exit 1
+	fi
+
+	# sanity: every transaction left its order, and the exposure matches
+	norders=$(scalar "$db" "SELECT count(*) FROM orders")
+	bad=$(reconcile_count "$v")
+	if [ "$norders" != "$processed" ] || [ "$bad" != 0 ]; then
+		echo "bench: sanity check failed ($scen, -c $c, $v): $processed transactions," \
+			 "$norders orders, $bad accounts differ on reconcile" >&2
+		exit 1
+	fi
+
+	TPS[$scen,$c,$v]+="$tps "
+	printf '  round %d  %-8s -c %-2d %-8s %9.1f tps  (%s orders%s)\n' "$round" "$scen" "$c" "$v" \
+		"$tps" "$processed" "$([ "$v" = bare ] && echo "" || echo ", reconcile empty")"
+}
+
+median() {
+	tr ' ' '\n' | sed '/^$/d' | sort -g |
+		awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+nruns=0
+for _ in $SCENARIOS; do for _ in $CLIENTS_LIST; do nruns=$((nruns + ${#VARIANTS[@]} * ROUNDS)); done; done
+
+echo
+echo "credit benchmark: pgbench -M prepared, one INSERT of one open order per transaction"
+echo "  server:    $(scalar postgres "SELECT version()" | cut -d, -f1)"
+echo "  settings:  fsync=$(scalar postgres "SHOW fsync")," \
+	 "synchronous_commit=$(scalar postgres "SHOW synchronous_commit")," \
+	 "wal_sync_method=$(scalar postgres "SHOW wal_sync_method")," \
+	 "full_page_writes=$(scalar postgres "SHOW full_page_writes")," \
+	 "shared_buffers=$(scalar postgres "SHOW shared_buffers"), autovacuum=off (vacuum between runs)"
+echo "  machine:   $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "  runs:      $nruns x ${DURATION}s ($ROUNDS rounds, variants interleaved), $CUSTOMERS customers"
+echo
+
+for ((round = 1; round <= ROUNDS; round++)); do
+	# rotate the order of the variants each round
+	order=()
+	for ((i = 0; i < ${#VARIANTS[@]}; i++)); do
+		order+=("${VARIANTS[$(( (i + round - 1) % ${#VARIANTS[@]} ))]}")
+	done
+	for scen in $SCENARIOS; do
+		for c in $CLIENTS_LIST; do
+			for v in "${order[@]}"; do
+				run_one "$scen" "$c" "$v" "$round"
+			done
+		done
+	done
+done
+
+# ---------------------------------------------------------------- report
+echo
+echo "median TPS of $ROUNDS runs of ${DURATION}s each (fsync=on, synchronous_commit=$(scalar postgres "SHOW synchronous_commit"))"
+echo
+printf '%-9s %7s %10s %10s %10s %12s %15s\n' scenario clients bare plpgsql credit credit/bare credit/plpgsql
+declare -A MED=()
+for scen in $SCENARIOS; do
+	for c in $CLIENTS_LIST; do
+		for v in "${VARIANTS[@]}"; do
+			MED[$scen,$c,$v]=$(median <<<"${TPS[$scen,$c,$v]}")
+		done
+		awk -v s="$scen" -v c="$c" -v b="${MED[$scen,$c,bare]}" -v p="${MED[$scen,$c,plpgsql]}" \
+			-v r="${MED[$scen,$c,credit]}" \
+			'BEGIN { printf "%-9s %7s %10.0f %10.0f %10.0f %12.2f %15.2f\n", s, c, b, p, r, r / b, r / p }'
+	done
+done
+echo
+echo "credit.reconcile() (and the reference's own reconcile) was empty after every run."
+
+if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
+	awk -v b="${MED[distinct,8,bare]}" -v p="${MED[distinct,8,plpgsql]}" -v r="${MED[distinct,8,credit]}" 'BEGIN {
+		printf "targets (distinct customers, -c 8): credit/bare %.2f >= 0.80: %s; credit/plpgsql %.2f >= 1.05: %s\n",
+			r / b, (r / b >= 0.80 ? "met" : "MISSED"), r / p, (r / p >= 1.05 ? "met" : "MISSED")
+	}'
+fi
