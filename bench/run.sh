@@ -118,7 +118,7 @@ psql_db bench_plpgsql -f bench/plpgsql_reference.sql
 psql_db bench_plpgsql -c "INSERT INTO ref.accounts (customer_id, customer_name, credit_limit)
 	SELECT g, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g"
 
-psql_db bench_credit <<EOF
+psql_db bench_credit >/dev/null <<EOF
 CREATE EXTENSION credit;
 INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
 	SELECT g::text, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g;
@@ -162,7 +162,9 @@ run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 	# no pending checkpoint work
 	acct=$(accounts_table "$v")
 	psql_db "$db" -c "TRUNCATE orders"
-	[ -n "$acct" ] && psql_db "$db" -c "VACUUM $acct"
+	if [ -n "$acct" ]; then
+		psql_db "$db" -c "VACUUM $acct"
+	fi
 	psql_db "$db" -c "VACUUM orders" -c "CHECKPOINT"
 
 	if ! out=$("$PGBIN/pgbench" -n -M prepared -c "$c" -j "$jobs" -T "$DURATION" \

@@ -382,6 +382,8 @@ change_cmp(const void *a, const void *b)
 void
 credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
 {
+	Oid			relid;
+	Oid			pkey;
 	Relation	rel;
 	Relation	index;
 	int			n = 0;
@@ -397,9 +399,15 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 			changes[n++] = changes[i];
 	}
 
+	/*
+	 * Opening the table can process invalidations that reset the cached
+	 * OIDs (autovacuum's ANALYZE sends them): open from copies.
+	 */
 	lookup_accounts();
-	rel = table_open(accounts_relid, RowExclusiveLock);
-	index = index_open(accounts_pkey, RowExclusiveLock);
+	relid = accounts_relid;
+	pkey = accounts_pkey;
+	rel = table_open(relid, RowExclusiveLock);
+	index = index_open(pkey, RowExclusiveLock);
 	if (!accounts_shape_checked)
 	{
 		check_accounts_shape(RelationGetDescr(rel));

@@ -124,7 +124,7 @@ if [ "$MODE" != --check-only ]; then
 	tap "$([ "${failed_tx:-x}" = 0 ] && echo t || echo f)" \
 		"pgbench reports no failed transaction (${failed_tx:-none reported})"
 	tap "$([ "$processed" -ge "$min" ] && echo t || echo f)" \
-		"pgbench committed at least $min transactions ($processed)"
+		"pgbench processed at least $min transactions ($processed)"
 	tap "$([ "${rollback_tx:-0}" -gt 0 ] && echo t || echo f)" \
 		"whole transactions were rolled back (${rollback_tx:-0})"
 	samples=$(q "SELECT count(*) FROM stress.samples")
@@ -134,9 +134,19 @@ if [ "$MODE" != --check-only ]; then
 fi
 
 # ------------------------------------------------------ what happened
-echo "# committed actions (mode, kind, outcome, count):"
-psql_db -c "SELECT mode, kind, outcome, count(*) FROM stress.events
-	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3" 2>&1 | sed 's/^/#   /'
+echo "# committed actions by kind and outcome (none: no row matched; undone: rolled"
+echo "# back to a savepoint; serialization: 40001 at REPEATABLE READ):"
+psql_db -c "SELECT kind, count(*) AS total,
+	       count(*) FILTER (WHERE outcome LIKE 'ok%') AS ok,
+	       count(*) FILTER (WHERE outcome = 'none') AS none,
+	       count(*) FILTER (WHERE outcome = 'CR001') AS cr001,
+	       count(*) FILTER (WHERE outcome = 'CR002') AS cr002,
+	       count(*) FILTER (WHERE outcome = 'CR003') AS cr003,
+	       count(*) FILTER (WHERE outcome = 'undone') AS undone,
+	       count(*) FILTER (WHERE outcome = 'serialization') AS serialization,
+	       count(*) FILTER (WHERE outcome NOT IN ('none', 'CR001', 'CR002', 'CR003', 'undone',
+	                                              'serialization') AND outcome NOT LIKE 'ok%') AS other
+	  FROM stress.events GROUP BY ROLLUP (kind) ORDER BY kind NULLS LAST" 2>&1 | sed 's/^/#   /'
 ev() { q "SELECT count(*) FROM stress.events WHERE $1"; }
 
 sqlcheck "actions were undone by subtransaction rollback ($(ev "outcome = 'undone'"))" \
