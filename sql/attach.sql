@@ -73,6 +73,24 @@ RETURN pg_catalog.format(
 	($1).customer_column, ($1).amount_column, ($1).orders,
 	credit.open_orders_filter($1));
 
+/*
+ * attach, detach and repair count a table's orders after locking it, which
+ * needs the fresh snapshot per statement that only READ COMMITTED gives.
+ */
+CREATE FUNCTION credit.require_read_committed(what text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+		RAISE EXCEPTION '% must run at READ COMMITTED', what
+			USING ERRCODE = '25000',
+				  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
+	END IF;
+END;
+$$;
+
 CREATE FUNCTION credit.attach_orders(orders regclass,
 									 customer_column name,
 									 amount_column name,
@@ -125,11 +143,7 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 
-	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-		RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.attach_orders'
-			USING ERRCODE = '25000',
-				  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
-	END IF;
+	PERFORM credit.require_read_committed('credit.attach_orders');
 
 	/* the same lock CREATE TRIGGER takes: no writer runs while we count */
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
@@ -234,11 +248,7 @@ BEGIN
 		RAISE EXCEPTION 'table "%" is not attached', orders
 			USING ERRCODE = '42704';
 	END IF;
-	IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-		RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.detach_orders'
-			USING ERRCODE = '25000',
-				  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
-	END IF;
+	PERFORM credit.require_read_committed('credit.detach_orders');
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 	EXECUTE pg_catalog.format(
 		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '
@@ -294,12 +304,8 @@ DECLARE
 	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
 BEGIN
 	IF repair THEN
-		IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-			RAISE EXCEPTION '% must run at READ COMMITTED', 'credit.reconcile(repair => true)'
-				USING ERRCODE = '25000',
-					  HINT = 'It counts the table''s orders after locking it; a snapshot taken before the lock would miss orders committed meanwhile.';
-		END IF;
-END IF;
+		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
+	END IF;
 	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
 		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
 		IF repair THEN

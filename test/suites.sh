@@ -15,25 +15,24 @@ count() {	# suite name, passed, failed
 	failed=$((failed + $3))
 }
 
-# pg_regress: test/sql against expected/
-make -s installcheck ISOLATION= >log/regress.log 2>&1
-rc=$?
-p=$(grep -cE '^(test| ) .*\.\.\. ok' log/regress.log)
-f=$(grep -cE '\.\.\. FAILED' log/regress.log)
-[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-cat log/regress.log
-[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
-count pg_regress "$p" "$f"
+# a pg_regress-style run: suite name, log file, make arguments
+pg_regress_suite() {
+	local name=$1 log=$2 rc p f
+	shift 2
+	make -s installcheck "$@" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^(test| ) .*\.\.\. ok' "$log")
+	f=$(grep -cE '\.\.\. FAILED' "$log")
+	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	cat "$log"
+	[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
+	count "$name" "$p" "$f"
+}
 
+# pg_regress: test/sql against expected/
+pg_regress_suite pg_regress log/regress.log ISOLATION=
 # isolation tester: test/specs against expected/
-make -s installcheck REGRESS= ISOLATION_OPTS="--inputdir=test --outputdir=." >log/isolation.log 2>&1
-rc=$?
-p=$(grep -cE '^(test| ) .*\.\.\. ok' log/isolation.log)
-f=$(grep -cE '\.\.\. FAILED' log/isolation.log)
-[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-cat log/isolation.log
-[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
-count isolation "$p" "$f"
+pg_regress_suite isolation log/isolation.log REGRESS= ISOLATION_OPTS="--inputdir=test --outputdir=."
 
 # pgTAP via pg_prove: one database with pgtap; each file installs credit in
 # its own transaction and rolls back
