@@ -9,4 +9,14 @@ if ! bash test/setup.sh build; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-pg_virtualenv -v 15 bash test/suites.sh
+mkdir -p log
+pg_virtualenv -v 15 bash test/suites.sh 2>&1 | tee log/all.log
+rc=${PIPESTATUS[0]}
+# pg_virtualenv talks after the suites: repeat their total as the last line
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' log/all.log | tail -1)
+if [ -z "$summary" ]; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+echo "$summary"
+exit "$rc"
