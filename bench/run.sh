@@ -21,7 +21,6 @@
 #   BENCH_SCENARIOS  scenarios (default "distinct hot")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
 DURATION=${BENCH_SECONDS:-15}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -30,7 +29,7 @@ CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
 SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
-CREDIT_LIMIT=1e12		# never reached: 10,000 x 1000 per order x every run is far below
+CREDIT_LIMIT=1e12		# far above what a run can add (hot customer: < 1e9), so no order is refused
 
 for v in DURATION ROUNDS PORT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer" >&2; exit 2; }
@@ -53,7 +52,7 @@ as_postgres() {
 
 port_busy() {
 	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-	[ -e "/var/run/postgresql/.s.PGSQL.$1" ] && return 0
+	[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ] && return 0
 	return 1
 }
 
@@ -72,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-chown postgres:postgres "$WORK"
+if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$WORK"; else sudo chown postgres:postgres "$WORK"; fi
 chmod 755 "$WORK"			# the socket lives here; the data directory is 0700
 
 for _ in $(seq 50); do
@@ -95,7 +94,11 @@ checkpoint_timeout = 1h
 autovacuum = off			# run.sh vacuums between runs instead
 log_min_messages = warning
 EOF
-as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+if ! as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
+	cat "$WORK/server.log" >&2
+	echo "bench: the throwaway cluster did not start" >&2
+	exit 1
+fi
 started=yes
 
 CONN=(-h "$WORK" -p "$PORT" -U postgres)
@@ -145,7 +148,7 @@ reconcile_count() {
 }
 
 # ---------------------------------------------------------------- runs
-declare -A TPS=()
+declare -A TPS=() TPS_ROUND=()
 
 run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 	local scen=$1 c=$2 v=$3 round=$4
@@ -192,6 +195,7 @@ run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 	fi
 
 	TPS[$scen,$c,$v]+="$tps "
+	TPS_ROUND[$scen,$c,$v,$round]=$tps
 	printf '  round %d  %-8s -c %-2d %-8s %9.1f tps  (%s orders%s)\n' "$round" "$scen" "$c" "$v" \
 		"$tps" "$processed" "$([ "$v" = bare ] && echo "" || echo ", reconcile empty")"
 }
@@ -250,9 +254,28 @@ done
 echo
 echo "credit.reconcile() (and the reference's own reconcile) was empty after every run."
 
+# The same ratios taken within each round (the three runs of a round are
+# adjacent in time) and then the median over the rounds: steadier than the
+# ratio of the medians when the machine's load drifts.
+echo
+echo "median over the rounds of the per-round ratios:"
+printf '%-9s %7s %12s %15s\n' scenario clients credit/bare credit/plpgsql
+for scen in $SCENARIOS; do
+	for c in $CLIENTS_LIST; do
+		rb="" rp=""
+		for ((round = 1; round <= ROUNDS; round++)); do
+			rb+="$(awk -v r="${TPS_ROUND[$scen,$c,credit,$round]}" -v b="${TPS_ROUND[$scen,$c,bare,$round]}" 'BEGIN { print r / b }') "
+			rp+="$(awk -v r="${TPS_ROUND[$scen,$c,credit,$round]}" -v p="${TPS_ROUND[$scen,$c,plpgsql,$round]}" 'BEGIN { print r / p }') "
+		done
+		printf '%-9s %7s %12.2f %15.2f\n' "$scen" "$c" "$(median <<<"$rb")" "$(median <<<"$rp")"
+	done
+done
+echo
+
 if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
 	awk -v b="${MED[distinct,8,bare]}" -v p="${MED[distinct,8,plpgsql]}" -v r="${MED[distinct,8,credit]}" 'BEGIN {
-		printf "targets (distinct customers, -c 8): credit/bare %.2f >= 0.80: %s; credit/plpgsql %.2f >= 1.05: %s\n",
+		printf "targets (distinct customers, -c 8, ratio of the medians): credit/bare %.2f >= 0.80: %s; credit/plpgsql %.2f >= 1.05: %s\n",
 			r / b, (r / b >= 0.80 ? "met" : "MISSED"), r / p, (r / p >= 1.05 ? "met" : "MISSED")
 	}'
 fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare ratios, not absolute TPS)"
