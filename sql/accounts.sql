@@ -25,6 +25,9 @@ CREATE TABLE credit.accounts (
 	watch_ratio		numeric NOT NULL DEFAULT 0.90,
 	status			text NOT NULL DEFAULT 'ok',
 	exposure		numeric NOT NULL DEFAULT 0,
+	manual_status	text,
+	dunning_status	text,
+	payment_term_days integer NOT NULL DEFAULT 30,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT accounts_customer_key_check
 		CHECK (customer_key OPERATOR(pg_catalog.<>) ''),
@@ -47,6 +50,13 @@ CREATE TABLE credit.accounts (
 	CONSTRAINT accounts_status_check
 		CHECK (status OPERATOR(pg_catalog.=) ANY
 			   ('{none,ok,watch,hold,stop}'::text[])),
+	CONSTRAINT accounts_manual_status_check
+		CHECK (manual_status OPERATOR(pg_catalog.=) ANY ('{none,stop}'::text[])),
+	CONSTRAINT accounts_dunning_status_check
+		CHECK (dunning_status OPERATOR(pg_catalog.=) ANY ('{watch,stop}'::text[])),
+	CONSTRAINT accounts_payment_term_check
+		CHECK (payment_term_days OPERATOR(pg_catalog.>=) 0
+			   AND payment_term_days OPERATOR(pg_catalog.<=) 3650),
 	CONSTRAINT accounts_exposure_check
 		CHECK (exposure OPERATOR(pg_catalog.>) -1e15
 			   AND exposure OPERATOR(pg_catalog.<) 1e15)
@@ -66,6 +76,12 @@ COMMENT ON COLUMN credit.accounts.owner IS 'Salesperson who owns the customer.';
 COMMENT ON COLUMN credit.accounts.watch_ratio IS 'Status becomes watch when exposure reaches this share of the effective limit.';
 COMMENT ON COLUMN credit.accounts.status IS
 'none (no check), ok, watch, hold (over the limit), stop (every increase rejected). Write none or stop to set them; writing ok (or watch, hold) asks for the derived status.';
+COMMENT ON COLUMN credit.accounts.manual_status IS
+'none or stop as set by a person (by writing status); kept until a person writes another status.';
+COMMENT ON COLUMN credit.accounts.dunning_status IS
+'watch or stop set by credit.run_dunning; lifted by it when the customer has nothing overdue (if configured).';
+COMMENT ON COLUMN credit.accounts.payment_term_days IS
+'Payment term: a receivable posted without a due date is due this many days after its invoice date.';
 COMMENT ON COLUMN credit.accounts.exposure IS
 'Open exposure kept by the engine. Do not write it; credit.reconcile() checks and repairs it.';
 

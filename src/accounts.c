@@ -3,13 +3,18 @@
  * accounts.c
  *	  Credit status rules, and the trigger that keeps them on credit.accounts.
  *
- * The status of an account follows iDempiere: none and stop are set by a
- * person (or, later, by dunning) and never changed by recomputation; ok,
- * watch and hold are derived from exposure and the effective limit (credit
- * limit plus the temporary limit while now() is inside its window).  The
- * derivation lives here once and serves both the exposure ledger, which
+ * The status of an account follows iDempiere.  It is derived from three
+ * inputs: manual_status (none or stop, set by a person by writing status),
+ * dunning_status (watch or stop, set and lifted by credit.run_dunning), and
+ * exposure against the effective limit (credit limit plus the temporary
+ * limit while now() is inside its window):
+ *	  manual none -> none; manual or dunning stop -> stop; exposure above the
+ *	  limit -> hold; at or above watch_ratio of it, or dunning watch -> watch;
+ *	  otherwise ok.
+ * The derivation lives here once and serves both the exposure ledger, which
  * writes account rows directly, and the BEFORE INSERT OR UPDATE trigger
- * that applies it to ordinary SQL writes (a limit change, COPY, a repair).
+ * that applies it to ordinary SQL writes (a limit change, COPY, a repair, a
+ * person setting or lifting a stop, dunning).
  * Every change of status is recorded in credit.status_changes and announced
  * with NOTIFY on channel credit_events.  Nothing here takes locks of its
  * own: callers hold the account row.
@@ -177,6 +182,12 @@ credit_account_values(HeapTuple tuple, TupleDesc desc, CreditAccountValues *v)
 	status = heap_getattr(tuple, Anum_accounts_status, desc, &isnull);
 	v->status = isnull ? CREDIT_STATUS_OK
 		: credit_status_from_text(TextDatumGetCString(status));
+	status = heap_getattr(tuple, Anum_accounts_manual_status, desc, &isnull);
+	v->manual = isnull ? CREDIT_STATUS_OK
+		: credit_status_from_text(TextDatumGetCString(status));
+	status = heap_getattr(tuple, Anum_accounts_dunning_status, desc, &isnull);
+	v->dunning = isnull ? CREDIT_STATUS_OK
+		: credit_status_from_text(TextDatumGetCString(status));
 }
 
 /* credit limit, plus the temporary limit while now() is inside its window */
@@ -194,22 +205,25 @@ credit_effective_limit(const CreditAccountValues *v)
 }
 
 /*
- * none and stop stay; otherwise hold above the effective limit, watch at or
- * above watch_ratio of it (with some exposure at all), else ok.
+ * The status from its inputs: a person's none or stop first, then a
+ * dunning stop, then hold, watch (by exposure or by dunning), ok.
  */
 CreditStatus
 credit_derive_status(const CreditAccountValues *v, Numeric effective_limit)
 {
 	Numeric		zero = int64_to_numeric(0);
 
-	if (v->status == CREDIT_STATUS_NONE || v->status == CREDIT_STATUS_STOP)
-		return v->status;
+	if (v->manual == CREDIT_STATUS_NONE)
+		return CREDIT_STATUS_NONE;
+	if (v->manual == CREDIT_STATUS_STOP || v->dunning == CREDIT_STATUS_STOP)
+		return CREDIT_STATUS_STOP;
 	if (credit_numeric_cmp(v->exposure, effective_limit) > 0)
 		return CREDIT_STATUS_HOLD;
-	if (credit_numeric_cmp(v->exposure, zero) > 0 &&
-		credit_numeric_cmp(v->exposure,
-						   credit_numeric_mul(v->watch_ratio,
-											  effective_limit)) >= 0)
+	if (v->dunning == CREDIT_STATUS_WATCH ||
+		(credit_numeric_cmp(v->exposure, zero) > 0 &&
+		 credit_numeric_cmp(v->exposure,
+							credit_numeric_mul(v->watch_ratio,
+											   effective_limit)) >= 0))
 		return CREDIT_STATUS_WATCH;
 	return CREDIT_STATUS_OK;
 }
@@ -297,8 +311,9 @@ check_key_change(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 }
 
 /*
- * BEFORE INSERT OR UPDATE ON credit.accounts: derive ok/watch/hold from the
- * row being written, keep none and stop, and record a change on UPDATE.
+ * BEFORE INSERT OR UPDATE ON credit.accounts: take a written none or stop
+ * as the person's manual_status, derive status from the row being written,
+ * and record a change on UPDATE.
  */
 Datum
 credit_accounts_status_trigger(PG_FUNCTION_ARGS)
@@ -353,10 +368,16 @@ credit_accounts_status_trigger(PG_FUNCTION_ARGS)
 		if (isnull)
 			return PointerGetDatum(newtuple);
 	}
-	if (!parse_status(TextDatumGetCString(heap_getattr(newtuple, Anum_accounts_status,
-													   desc, &isnull)),
-					  &new_status))
-		return PointerGetDatum(newtuple);	/* accounts_status_check says why */
+	for (int att = Anum_accounts_status; att <= Anum_accounts_dunning_status; att++)
+	{
+		Datum		d;
+
+		if (att == Anum_accounts_exposure)
+			continue;
+		d = heap_getattr(newtuple, att, desc, &isnull);
+		if (!isnull && !parse_status(TextDatumGetCString(d), &new_status))
+			return PointerGetDatum(newtuple);	/* the CHECK constraints say why */
+	}
 	credit_account_values(newtuple, desc, &v);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		check_key_change(trigdata->tg_trigtuple, newtuple, desc);
@@ -366,15 +387,25 @@ credit_accounts_status_trigger(PG_FUNCTION_ARGS)
 		numeric_is_nan(v.watch_ratio))
 		return PointerGetDatum(newtuple);	/* the CHECK constraints say why */
 
+	/*
+	 * Writing status states a person's intent: none or stop is kept as
+	 * manual_status, anything else lifts it and asks for the derived value.
+	 */
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ?
+		v.manual == CREDIT_STATUS_OK : v.status != old_status)
+		v.manual = (v.status == CREDIT_STATUS_NONE || v.status == CREDIT_STATUS_STOP)
+			? v.status : CREDIT_STATUS_OK;
+
 	effective = credit_effective_limit(&v);
 	new_status = credit_derive_status(&v, effective);
-	if (new_status != v.status)
 	{
-		int			col = Anum_accounts_status;
-		Datum		val = CStringGetTextDatum(credit_status_name(new_status));
-		bool		null = false;
+		int			cols[2] = {Anum_accounts_status, Anum_accounts_manual_status};
+		Datum		vals[2];
+		bool		nulls[2] = {false, v.manual == CREDIT_STATUS_OK};
 
-		newtuple = heap_modify_tuple_by_cols(newtuple, desc, 1, &col, &val, &null);
+		vals[0] = CStringGetTextDatum(credit_status_name(new_status));
+		vals[1] = nulls[1] ? (Datum) 0 : CStringGetTextDatum(credit_status_name(v.manual));
+		newtuple = heap_modify_tuple_by_cols(newtuple, desc, 2, cols, vals, nulls);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && new_status != old_status)
 		credit_record_status_change(TextDatumGetCString(key), old_status,

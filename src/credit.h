@@ -86,7 +86,9 @@ typedef struct CreditAccountValues
 	TimestampTz temp_until;
 	Numeric		watch_ratio;
 	Numeric		exposure;
-	CreditStatus status;
+	CreditStatus status;		/* the stored (effective) status */
+	CreditStatus manual;		/* none or stop set by a person; OK if unset */
+	CreditStatus dunning;		/* watch or stop set by dunning; OK if unset */
 } CreditAccountValues;
 
 /* attribute numbers of credit.accounts (checked against the catalog) */
@@ -101,7 +103,9 @@ typedef struct CreditAccountValues
 #define Anum_accounts_watch_ratio		9
 #define Anum_accounts_status			10
 #define Anum_accounts_exposure			11
-#define Natts_accounts_min				11
+#define Anum_accounts_manual_status		12
+#define Anum_accounts_dunning_status	13
+#define Natts_accounts_min				13
 
 extern void credit_account_values(HeapTuple tuple, TupleDesc desc,
 								  CreditAccountValues *values);

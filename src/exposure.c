@@ -104,6 +104,8 @@ check_accounts_shape(TupleDesc desc)
 		{Anum_accounts_watch_ratio, "watch_ratio"},
 		{Anum_accounts_status, "status"},
 		{Anum_accounts_exposure, "exposure"},
+		{Anum_accounts_manual_status, "manual_status"},
+		{Anum_accounts_dunning_status, "dunning_status"},
 	};
 
 	if (desc->natts < Natts_accounts_min)
