@@ -20,15 +20,19 @@ CREATE TABLE credit.attachments (
 	open_statuses	text[],
 	attached_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	attached_by		text NOT NULL DEFAULT CURRENT_USER,
+	role			text NOT NULL DEFAULT 'orders',
+	builtin			boolean NOT NULL DEFAULT false,
+	CONSTRAINT attachments_role_check
+		CHECK (role OPERATOR(pg_catalog.=) ANY ('{orders,receivables,payments}'::text[])),
 	CONSTRAINT attachments_status_check
 		CHECK ((status_column IS NULL) OPERATOR(pg_catalog.=)
 			   (open_statuses IS NULL))
 );
 
 COMMENT ON TABLE credit.attachments IS
-'Order tables whose rows count as credit exposure, and which columns hold the customer, amount and status. Maintained by credit.attach_orders and credit.detach_orders.';
+'Tables whose rows count as credit exposure, and which columns hold the customer, amount and status. role orders: increases are checked against the limit; receivables: counted, not checked; payments: lower exposure. builtin rows are the extension''s own ledger tables. Maintained by credit.attach_orders, credit.attach_receivables and credit.detach_orders.';
 
-SELECT pg_catalog.pg_extension_config_dump('credit.attachments', '');
+SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT builtin');
 
 /* C trigger functions (src/enforce.c) */
 CREATE FUNCTION credit.enforce_orders()
@@ -68,10 +72,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
 	'SELECT (o.%1$I)::pg_catalog.text AS customer_key, '
-	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) AS exposure '
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) %5$s AS exposure '
 	'FROM %3$s o WHERE %4$s GROUP BY 1',
 	($1).customer_column, ($1).amount_column, ($1).orders,
-	credit.open_orders_filter($1));
+	credit.open_orders_filter($1),
+	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END);
 
 /*
  * attach, detach and repair count a table's orders after locking it, which
@@ -91,11 +96,19 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION credit.attach_orders(orders regclass,
-									 customer_column name,
-									 amount_column name,
-									 status_column name DEFAULT NULL,
-									 open_statuses text[] DEFAULT NULL)
+/*
+ * Attach a table in a role (see credit.attachments).  update_of limits the
+ * row trigger's UPDATE event to those columns; only the built-in ledger
+ * tables use it (their open amounts are generated from them).
+ */
+CREATE FUNCTION credit.attach_table(orders regclass,
+									customer_column name,
+									amount_column name,
+									status_column name,
+									open_statuses text[],
+									role text,
+									builtin boolean DEFAULT false,
+									update_of name[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -127,7 +140,7 @@ BEGIN
 				  HINT = 'Attach the table itself; views, foreign and partitioned tables are not supported.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM credit.attachments a
-				WHERE a.orders OPERATOR(pg_catalog.=) attach_orders.orders) THEN
+				WHERE a.orders OPERATOR(pg_catalog.=) attach_table.orders) THEN
 		RAISE EXCEPTION 'table "%" is already attached', orders
 			USING ERRCODE = '42710',
 				  HINT = 'Run credit.detach_orders first to change how it is attached.';
@@ -180,13 +193,19 @@ BEGIN
 	END IF;
 
 	INSERT INTO credit.attachments (orders, customer_column, amount_column,
-									status_column, open_statuses)
-	VALUES (orders, customer_column, amount_column, status_column, open_statuses)
+									status_column, open_statuses, role, builtin)
+	VALUES (orders, customer_column, amount_column, status_column, open_statuses,
+			role, builtin)
 	RETURNING * INTO att;
 
 	EXECUTE pg_catalog.format(
-		'CREATE TRIGGER credit_enforce AFTER INSERT OR UPDATE OR DELETE ON %s '
-		'FOR EACH ROW EXECUTE FUNCTION credit.enforce_orders()', orders);
+		'CREATE TRIGGER credit_enforce AFTER INSERT OR DELETE OR UPDATE %s ON %s '
+		'FOR EACH ROW EXECUTE FUNCTION credit.enforce_orders()',
+		CASE WHEN update_of IS NULL THEN ''
+			 ELSE 'OF ' OPERATOR(pg_catalog.||)
+				  (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+					 FROM pg_catalog.unnest(update_of) c)
+		END, orders);
 	EXECUTE pg_catalog.format(
 		'CREATE TRIGGER credit_enforce_truncate BEFORE TRUNCATE ON %s '
 		'FOR EACH STATEMENT EXECUTE FUNCTION credit.enforce_orders_truncate()', orders);
@@ -231,8 +250,37 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION credit.attach_orders(orders regclass,
+									 customer_column name,
+									 amount_column name,
+									 status_column name DEFAULT NULL,
+									 open_statuses text[] DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT credit.attach_table(orders, customer_column, amount_column,
+							   status_column, open_statuses, 'orders');
+END;
+
 COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[]) IS
 'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there.';
+
+CREATE FUNCTION credit.attach_receivables(invoices regclass,
+										  customer_column name,
+										  amount_column name,
+										  status_column name DEFAULT NULL,
+										  open_statuses text[] DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT credit.attach_table(invoices, customer_column, amount_column,
+							   status_column, open_statuses, 'receivables');
+END;
+
+COMMENT ON FUNCTION credit.attach_receivables(regclass, name, name, name, text[]) IS
+'Count an application''s own invoice table as exposure (its open amount column): like an order table, but an invoice is a posted fact and is never refused.';
 
 CREATE FUNCTION credit.detach_orders(orders regclass)
 RETURNS void
@@ -247,6 +295,10 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'table "%" is not attached', orders
 			USING ERRCODE = '42704';
+	END IF;
+	IF att.builtin THEN
+		RAISE EXCEPTION 'table "%" is part of the credit ledger and cannot be detached', orders
+			USING ERRCODE = '55000';
 	END IF;
 	PERFORM credit.require_read_committed('credit.detach_orders');
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);

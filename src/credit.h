@@ -47,7 +47,8 @@ typedef enum CreditStatus
 typedef struct CreditChange
 {
 	char	   *customer_key;	/* text form of the application's key */
-	Numeric		delta;			/* signed; > 0 is checked against the limit */
+	Numeric		delta;			/* signed */
+	bool		check;			/* check an increase against the limit */
 } CreditChange;
 
 /* where a change comes from, for error reports */
@@ -70,10 +71,6 @@ extern void credit_restore_user(const CreditUserSave *save);
 /* exposure.c: the ledger */
 extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);
-extern void credit_reserve(const char *customer_key, Numeric amount,
-						   const CreditSource *source);
-extern void credit_release(const char *customer_key, Numeric amount,
-						   const CreditSource *source);
 
 /* accounts.c: status rules shared by the ledger and the accounts trigger */
 typedef struct CreditAccountValues

@@ -73,7 +73,7 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 			if (OidIsValid(relid))
 				detach_matching("SELECT credit.detach_orders(a.orders) "
 								"FROM credit.attachments a "
-								"WHERE a.orders OPERATOR(pg_catalog.=) $1",
+								"WHERE a.orders OPERATOR(pg_catalog.=) $1 AND NOT a.builtin",
 								relid);
 		}
 		else
@@ -85,7 +85,7 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 								"FROM credit.attachments a "
 								"JOIN pg_catalog.pg_class c "
 								"ON c.oid OPERATOR(pg_catalog.=) a.orders "
-								"WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 "
+								"WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 AND NOT a.builtin "
 								"ORDER BY a.orders::pg_catalog.oid",
 								nsp);
 		}

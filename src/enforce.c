@@ -59,6 +59,9 @@ typedef struct OrdersTable
 	FmgrInfo	status_out;
 	int			nopen;
 	char	  **open_statuses;
+	bool		negative;		/* rows lower exposure (payments) */
+	bool		check_limit;	/* increases are checked (orders) */
+	const char *what;			/* "order", "invoice", "payment" */
 	MemoryContext cxt;			/* owns the strings above */
 } OrdersTable;
 
@@ -143,7 +146,7 @@ load_orders_table(Relation rel, OrdersTable *entry)
 	{
 		SPIPlanPtr	p = SPI_prepare("SELECT customer_column::pg_catalog.text, "
 									"amount_column::pg_catalog.text, "
-									"status_column::pg_catalog.text, open_statuses "
+									"status_column::pg_catalog.text, open_statuses, role "
 									"FROM credit.attachments "
 									"WHERE orders OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
@@ -183,6 +186,14 @@ load_orders_table(Relation rel, OrdersTable *entry)
 					  &outfunc, &varlena);
 	fmgr_info_cxt(outfunc, &entry->customer_out, entry->cxt);
 
+	{
+		char	   *role = SPI_getvalue(tup, tdesc, 5);
+
+		entry->negative = strcmp(role, "payments") == 0;
+		entry->check_limit = strcmp(role, "orders") == 0;
+		entry->what = strcmp(role, "orders") == 0 ? "order"
+			: strcmp(role, "receivables") == 0 ? "invoice" : "payment";
+	}
 	entry->status_att = InvalidAttrNumber;
 	entry->nopen = 0;
 	d = SPI_getbinval(tup, tdesc, 3, &isnull);
@@ -332,6 +343,12 @@ row_customer(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc)
 	return OutputFunctionCall(&t->customer_out, d);
 }
 
+static Numeric
+negate(Numeric n)
+{
+	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(n)));
+}
+
 static bool
 column_unchanged(TupleDesc desc, AttrNumber att, HeapTuple a, HeapTuple b)
 {
@@ -400,11 +417,14 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		 column_unchanged(desc, t->status_att, oldrow, newrow)))
 		return PointerGetDatum(NULL);
 
+	/* the old row's contribution goes, the new row's comes */
 	if (oldrow && row_is_open(t, oldrow, desc))
 	{
 		changes[n].customer_key = row_customer(rel, t, oldrow, desc);
-		changes[n].delta = DatumGetNumeric(DirectFunctionCall1(numeric_uminus,
-															   NumericGetDatum(row_amount(t, oldrow, desc))));
+		changes[n].delta = row_amount(t, oldrow, desc);
+		if (!t->negative)
+			changes[n].delta = negate(changes[n].delta);
+		changes[n].check = t->check_limit;
 		n++;
 	}
 	if (newrow && row_is_open(t, newrow, desc))
@@ -413,11 +433,12 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 
 		check_amount(rel, t, amount);
 		changes[n].customer_key = row_customer(rel, t, newrow, desc);
-		changes[n].delta = amount;
+		changes[n].delta = t->negative ? negate(amount) : amount;
+		changes[n].check = t->check_limit;
 		n++;
 	}
 	source.rel = rel;
-	source.what = "order";
+	source.what = t->what;
 	if (n > 0)
 		credit_apply_changes(changes, n, &source);
 	return PointerGetDatum(NULL);
@@ -436,6 +457,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	char	   *query;
 	SPIPlanPtr	plan;
+	OrdersTable *t;
 	CreditChange *changes;
 	int			n;
 	int			rc;
@@ -453,7 +475,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("credit.enforce_orders_truncate: must be fired before TRUNCATE")));
 	rel = trigdata->tg_relation;
-	(void) get_orders_table(rel);	/* errors clearly if not attached */
+	t = get_orders_table(rel);	/* errors clearly if not attached */
 
 	credit_become_owner(&save);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
@@ -490,15 +512,17 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 				 RelationGetRelationName(rel));
 		changes[i].customer_key = SPI_palloc(strlen(key) + 1);
 		strcpy(changes[i].customer_key, key);
-		changes[i].delta = (Numeric) SPI_datumTransfer(DirectFunctionCall1(numeric_uminus, sum),
+		/* open_exposure_query already applied the table's sign */
+		changes[i].delta = (Numeric) SPI_datumTransfer(NumericGetDatum(negate(DatumGetNumeric(sum))),
 													   false, -1);
+		changes[i].check = false;	/* a release, or a payment's removal */
 	}
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
 	credit_restore_user(&save);
 
 	source.rel = rel;
-	source.what = "order";
+	source.what = t->what;
 	if (n > 0)
 		credit_apply_changes(changes, n, &source);
 	return PointerGetDatum(NULL);

@@ -307,7 +307,7 @@ apply_one(Relation rel, Relation index, const CreditChange *change,
 		oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
 		credit_account_values(oldtuple, desc, &v);
 		effective = credit_effective_limit(&v);
-		if (increase &&
+		if (increase && change->check &&
 			increase_refused(key, &v, effective, change->delta, source, locked))
 			result = TM_Updated;	/* decide again on the newest version */
 		else
@@ -395,8 +395,11 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	for (int i = 0; i < nchanges; i++)
 	{
 		if (n > 0 && strcmp(changes[n - 1].customer_key, changes[i].customer_key) == 0)
+		{
 			changes[n - 1].delta = credit_numeric_add(changes[n - 1].delta,
 													  changes[i].delta);
+			changes[n - 1].check |= changes[i].check;
+		}
 		else
 			changes[n++] = changes[i];
 	}
@@ -419,21 +422,4 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 		apply_one(rel, index, &changes[i], source);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
-}
-
-void
-credit_reserve(const char *customer_key, Numeric amount, const CreditSource *source)
-{
-	CreditChange change = {pstrdup(customer_key), amount};
-
-	credit_apply_changes(&change, 1, source);
-}
-
-void
-credit_release(const char *customer_key, Numeric amount, const CreditSource *source)
-{
-	CreditChange change = {pstrdup(customer_key),
-	DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(amount)))};
-
-	credit_apply_changes(&change, 1, source);
 }
