@@ -1,0 +1,36 @@
+/*
+ * settings.sql: the extension's configuration that is data, in one row.
+ *
+ * Finance edits it with UPDATE; pg_dump keeps it.  Policy tables with many
+ * rows (aging buckets, dunning levels) have tables of their own.
+ */
+
+\echo Use "CREATE EXTENSION credit" to load this file. \quit
+
+CREATE TABLE credit.settings (
+	singleton		boolean PRIMARY KEY DEFAULT true,
+	aging_basis		text NOT NULL DEFAULT 'due_date',
+	dunning_lifts_status boolean NOT NULL DEFAULT true,
+	dunning_max_attempts integer NOT NULL DEFAULT 5,
+	dunning_retry_delay interval NOT NULL DEFAULT '5 minutes',
+	CONSTRAINT settings_singleton_check CHECK (singleton),
+	CONSTRAINT settings_aging_basis_check
+		CHECK (aging_basis OPERATOR(pg_catalog.=) ANY ('{due_date,invoice_date}'::text[])),
+	CONSTRAINT settings_dunning_max_attempts_check
+		CHECK (dunning_max_attempts OPERATOR(pg_catalog.>=) 1),
+	CONSTRAINT settings_dunning_retry_delay_check
+		CHECK (dunning_retry_delay OPERATOR(pg_catalog.>) '0'::interval)
+);
+INSERT INTO credit.settings DEFAULT VALUES;
+
+COMMENT ON TABLE credit.settings IS 'The extension''s settings: one row, edited with UPDATE.';
+COMMENT ON COLUMN credit.settings.aging_basis IS
+'Age receivables by due_date (days past due) or by invoice_date (days since invoicing).';
+COMMENT ON COLUMN credit.settings.dunning_lifts_status IS
+'When a customer has nothing overdue any more, credit.run_dunning lifts the watch or stop it set.';
+COMMENT ON COLUMN credit.settings.dunning_max_attempts IS
+'A queued reminder whose delivery failed this many times is given up (status dead).';
+COMMENT ON COLUMN credit.settings.dunning_retry_delay IS
+'Delay before the first retry of a failed delivery; doubled after each further failure.';
+
+SELECT pg_catalog.pg_extension_config_dump('credit.settings', '');
