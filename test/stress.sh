@@ -161,12 +161,12 @@ sqlcheck "every kind of action committed at least once" \
 	"NOT EXISTS (SELECT 1 FROM unnest(ARRAY['insert', 'increase', 'decrease', 'state_open',
 		'state_confirmed', 'state_closed', 'state_cancelled', 'move', 'delete', 'upsert',
 		'merge', 'bulk_increase', 'bulk_move', 'bulk_cancel', 'limit_change',
-		'temp_limit_grant', 'temp_limit_revoke', 'toggle_stop', 'read']) k
+		'temp_limit_grant', 'temp_limit_revoke', 'toggle_stop', 'invoice_order', 'payment', 'read']) k
 		WHERE NOT EXISTS (SELECT 1 FROM stress.events e WHERE e.kind = k AND e.outcome = 'ok'))" \
 	"SELECT 'never committed: ' || string_agg(k, ', ') FROM unnest(ARRAY['insert', 'increase',
 		'decrease', 'state_open', 'state_confirmed', 'state_closed', 'state_cancelled', 'move',
 		'delete', 'upsert', 'merge', 'bulk_increase', 'bulk_move', 'bulk_cancel', 'limit_change',
-		'temp_limit_grant', 'temp_limit_revoke', 'toggle_stop', 'read']) k
+		'temp_limit_grant', 'temp_limit_revoke', 'toggle_stop', 'invoice_order', 'payment', 'read']) k
 		WHERE NOT EXISTS (SELECT 1 FROM stress.events e WHERE e.kind = k AND e.outcome = 'ok')"
 sqlcheck "no action that only lowers exposure was refused" \
 	"NOT EXISTS (SELECT 1 FROM stress.events WHERE pure_decrease AND outcome LIKE 'CR%')" \
@@ -203,7 +203,7 @@ sqlcheck "no open order belongs to a customer without an account, none has a neg
 	"SELECT * FROM sales.orders o WHERE o.state IN ('open', 'confirmed')
 	    AND (o.total < 0 OR NOT EXISTS (SELECT 1 FROM credit.accounts a
 	                                    WHERE a.customer_key = o.cust_id::text)) LIMIT 10"
-sqlcheck "detach leaves no exposure and attaching again counts the same (undone afterwards)" \
+sqlcheck "detach leaves only the receivables ledger's exposure and attaching again counts the same (undone afterwards)" \
 	"stress.detach_attach_problem() IS NULL" \
 	"SELECT stress.detach_attach_problem()"
 sqlcheck "the 'stop' account is still stopped and its exposure did not increase" \

@@ -18,7 +18,7 @@ CREATE TABLE sales.orders (
 	cust_id	bigint REFERENCES sales.customers,
 	total	numeric(12,2),
 	state	text NOT NULL DEFAULT 'open'
-			CHECK (state IN ('open', 'confirmed', 'closed', 'cancelled')),
+			CHECK (state IN ('open', 'confirmed', 'closed', 'cancelled', 'invoiced')),
 	note	text
 );
 CREATE INDEX orders_cust_idx ON sales.orders (cust_id);
@@ -105,13 +105,20 @@ RETURN CASE WHEN exposure > effective_limit THEN 'hold'
 			WHEN exposure > 0 AND exposure >= watch_ratio * effective_limit THEN 'watch'
 			ELSE 'ok' END;
 
--- accounts whose exposure differs from the sum of their open orders,
--- computed here independently of credit.reconcile()
+-- accounts whose exposure differs from their open orders plus open
+-- receivables minus unallocated payments, computed here independently of
+-- credit.reconcile()
 CREATE VIEW stress.exposure_mismatch AS
 SELECT a.customer_key, a.exposure, coalesce(o.total, 0) AS open_total
   FROM credit.accounts a
-  LEFT JOIN (SELECT cust_id::text AS customer_key, sum(coalesce(total, 0)) AS total
-			   FROM sales.orders WHERE state IN ('open', 'confirmed') GROUP BY 1) o
+  LEFT JOIN (SELECT customer_key, sum(total) AS total
+			   FROM (SELECT cust_id::text AS customer_key, coalesce(total, 0) AS total
+					   FROM sales.orders WHERE state IN ('open', 'confirmed')
+					 UNION ALL
+					 SELECT customer_key, amount - allocated FROM credit.receivables
+					 UNION ALL
+					 SELECT customer_key, allocated - amount FROM credit.payments) x
+			  GROUP BY 1) o
 	ON o.customer_key = a.customer_key
  WHERE a.exposure <> coalesce(o.total, 0);
 
@@ -189,6 +196,7 @@ DECLARE
 	o		bigint;
 	st		text;
 	n		bigint;
+	amt		numeric;
 	detail	text;
 BEGIN
 	BEGIN
@@ -307,6 +315,41 @@ BEGIN
 			UPDATE credit.accounts
 			   SET status = CASE status WHEN 'stop' THEN 'ok' ELSE 'stop' END
 			 WHERE customer_key = '48';
+		ELSIF r < 0.989 THEN
+			-- the application invoices an open order: exposure unchanged
+			kind := 'invoice_order';
+			decrease := true;
+			o := stress.pick_order();
+			UPDATE sales.orders SET state = 'invoiced'
+			 WHERE id = o AND state IN ('open', 'confirmed') AND total > 0
+			RETURNING cust_id, total INTO c, amt;
+			IF FOUND THEN
+				INSERT INTO credit.receivables (customer_key, invoice_key, amount, invoice_date)
+				VALUES (c::text, 'INV-' || o || '-' || gen_random_uuid(), amt, current_date);
+			ELSE
+				outcome := 'none';
+			END IF;
+		ELSIF r < 0.993 THEN
+			-- a payment of part of an open invoice, allocated at once
+			kind := 'payment';
+			decrease := true;
+			SELECT x.receivable_id, x.customer_key, x.invoice_key, x.open_amount
+			  INTO o, st, detail, amt
+			  FROM credit.receivables x
+			 WHERE x.receivable_id >= (SELECT floor(random() * max(y.receivable_id))
+										 FROM credit.receivables y)
+			   AND x.open_amount > 0
+			 ORDER BY x.receivable_id LIMIT 1;
+			IF FOUND THEN
+				amt := greatest(0.01, round(amt * (0.3 + 0.7 * random()::numeric), 2));
+				INSERT INTO credit.payments (customer_key, payment_key, amount)
+				VALUES (st, gen_random_uuid()::text, amt)
+				RETURNING payment_id INTO n;
+				PERFORM credit.allocate(n, detail);
+				detail := NULL;
+			ELSE
+				outcome := 'none';
+			END IF;
 		ELSIF r < 0.9995 THEN
 			kind := 'read';
 			SELECT count(*), string_agg(customer_key, ',') INTO n, detail
@@ -315,7 +358,7 @@ BEGIN
 		ELSE
 			-- truncate, always undone
 			kind := 'truncate';
-			TRUNCATE sales.orders;
+			TRUNCATE sales.orders, credit.allocations, credit.payments, credit.receivables;
 			undo := true;
 		END IF;
 		IF undo THEN
@@ -434,8 +477,15 @@ BEGIN
 		CREATE TEMP TABLE exposure_before ON COMMIT DROP AS
 		SELECT customer_key, exposure FROM credit.accounts;
 		PERFORM credit.detach_orders('sales.orders');
-		SELECT 'exposure left after detach: ' || string_agg(customer_key || ' ' || exposure, ', ')
-		  INTO problem FROM credit.accounts WHERE exposure <> 0;
+		-- what remains is the receivables ledger's part alone
+		SELECT 'exposure other than the ledger''s left after detach: '
+			   || string_agg(a.customer_key || ' ' || a.exposure, ', ')
+		  INTO problem
+		  FROM credit.accounts a
+		 WHERE a.exposure <> coalesce((SELECT sum(r.amount - r.allocated) FROM credit.receivables r
+										WHERE r.customer_key = a.customer_key), 0)
+						   - coalesce((SELECT sum(p.amount - p.allocated) FROM credit.payments p
+										WHERE p.customer_key = a.customer_key), 0);
 		IF problem IS NULL THEN
 			PERFORM credit.attach_orders('sales.orders', customer_column => 'cust_id',
 										 amount_column => 'total', status_column => 'state',
