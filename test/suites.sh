@@ -47,14 +47,22 @@ total=${total:-0}
 [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
 count pgtap "$((total - f < 0 ? 0 : total - f))" "$f"
 
+# a script printing "ok N - ..." / "not ok N - ..." lines: suite name, script
+tap_script_suite() {
+	local name=$1 script=$2 log="log/$1.log" rc p f
+	bash "$script" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	count "$name" "$p" "$f"
+}
+
 # randomized multi-client stress run, invariants checked afterwards
-bash test/stress.sh >log/stress.log 2>&1
-rc=$?
-cat log/stress.log
-p=$(grep -c '^ok ' log/stress.log)
-f=$(grep -c '^not ok ' log/stress.log)
-[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-count stress "$p" "$f"
+tap_script_suite stress test/stress.sh
+# credit.run_dunning() scheduled and run by pg_cron
+tap_script_suite pg_cron test/cron.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
