@@ -104,10 +104,31 @@ SELECT pg_catalog.pg_extension_config_dump('credit.receivables', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.payments', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.allocations', '');
 
+CREATE FUNCTION credit.check_due_date(invoice_key text, invoice_date date, due_date date)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF due_date OPERATOR(pg_catalog.<) invoice_date THEN
+		RAISE EXCEPTION 'invoice "%" is due on % before its invoice date %',
+			invoice_key, due_date, invoice_date
+			USING ERRCODE = '22007', SCHEMA = 'credit', TABLE = 'receivables',
+				  COLUMN = 'due_date',
+				  HINT = 'The due date must be on or after the invoice date.';
+	END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.check_due_date(text, date, date) IS
+'Raises 22007 when an invoice would be due before its invoice date.';
+
 /*
  * BEFORE INSERT OR UPDATE on receivables and payments: the account must
  * exist; currency defaults to the account's and must match it; an invoice's
- * due date defaults to its invoice date plus the payment term.
+ * due date defaults to its invoice date plus the payment term.  On UPDATE
+ * these are checked again only when the customer or currency changes, and
+ * allocated may be changed only by the allocations trigger.
  */
 CREATE FUNCTION credit.ledger_document_defaults()
 RETURNS trigger
@@ -117,15 +138,31 @@ AS $$
 DECLARE
 	acct_currency text;
 	term	integer;
+	doc		text;
+	kind	text := CASE TG_TABLE_NAME WHEN 'receivables' THEN 'invoice' ELSE 'payment' END;
 BEGIN
-	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
-	   AND (NEW.customer_key, NEW.currency) IS DISTINCT FROM (OLD.customer_key, OLD.currency)
-	   AND OLD.allocated OPERATOR(pg_catalog.<>) 0 THEN
-		RAISE EXCEPTION 'cannot change the customer or currency of % "%" after allocation',
-			CASE TG_TABLE_NAME WHEN 'receivables' THEN 'invoice' ELSE 'payment' END,
-			CASE TG_TABLE_NAME WHEN 'receivables' THEN OLD.invoice_key ELSE OLD.payment_key END
-			USING ERRCODE = '55000',
-				  HINT = 'Delete its allocations first.';
+	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+		doc := pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>)
+			CASE TG_TABLE_NAME WHEN 'receivables' THEN 'invoice_key' ELSE 'payment_key' END;
+		/* allocated is kept by credit.allocations' trigger (one level down) */
+		IF NEW.allocated IS DISTINCT FROM OLD.allocated
+		   AND pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.<) 2 THEN
+			RAISE EXCEPTION 'allocated of % "%" is kept by credit.allocations', kind, doc
+				USING ERRCODE = '55000',
+					  HINT = 'Insert or delete rows of credit.allocations (or use credit.allocate).';
+		END IF;
+		IF (NEW.customer_key, NEW.currency) IS NOT DISTINCT FROM (OLD.customer_key, OLD.currency) THEN
+			IF kind OPERATOR(pg_catalog.=) 'invoice' THEN
+				PERFORM credit.check_due_date(NEW.invoice_key, NEW.invoice_date, NEW.due_date);
+			END IF;
+			RETURN NEW;			/* the account was checked when it was posted */
+		END IF;
+		IF OLD.allocated OPERATOR(pg_catalog.<>) 0 THEN
+			RAISE EXCEPTION 'cannot change the customer or currency of % "%" after allocation',
+				kind, doc
+				USING ERRCODE = '55000',
+					  HINT = 'Delete its allocations first.';
+		END IF;
 	END IF;
 	IF NEW.customer_key IS NULL THEN
 		RETURN NEW;				/* NOT NULL says why */
@@ -153,13 +190,7 @@ BEGIN
 		END IF;
 		NEW.due_date := COALESCE(NEW.due_date,
 								 NEW.invoice_date OPERATOR(pg_catalog.+) term);
-		IF NEW.due_date OPERATOR(pg_catalog.<) NEW.invoice_date THEN
-			RAISE EXCEPTION 'invoice "%" is due on % before its invoice date %',
-				NEW.invoice_key, NEW.due_date, NEW.invoice_date
-				USING ERRCODE = '22007', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
-					  COLUMN = 'due_date',
-					  HINT = 'The due date must be on or after the invoice date.';
-		END IF;
+		PERFORM credit.check_due_date(NEW.invoice_key, NEW.invoice_date, NEW.due_date);
 	ELSE
 		NEW.received_on := COALESCE(NEW.received_on, CURRENT_DATE);
 	END IF;
@@ -168,15 +199,19 @@ END;
 $$;
 
 CREATE TRIGGER ledger_document_defaults
-	BEFORE INSERT OR UPDATE ON credit.receivables
+	BEFORE INSERT OR UPDATE OF customer_key, currency, allocated, invoice_date, due_date
+	ON credit.receivables
 	FOR EACH ROW EXECUTE FUNCTION credit.ledger_document_defaults();
 CREATE TRIGGER ledger_document_defaults
-	BEFORE INSERT OR UPDATE ON credit.payments
+	BEFORE INSERT OR UPDATE OF customer_key, currency, allocated ON credit.payments
 	FOR EACH ROW EXECUTE FUNCTION credit.ledger_document_defaults();
 
 /*
  * Allocations: BEFORE INSERT checks and applies, AFTER DELETE reverses.
- * The invoice row is locked first, then the payment row.
+ * Lock order: the payment row, then the invoice row, then (through their
+ * ledger triggers) the account row, the same order as any write of a
+ * payment or an invoice alone, so allocations and corrections cannot
+ * deadlock.
  */
 CREATE FUNCTION credit.allocation_apply()
 RETURNS trigger
@@ -204,16 +239,18 @@ BEGIN
 	IF NEW.amount IS NULL OR NEW.amount OPERATOR(pg_catalog.<=) 0 THEN
 		RETURN NEW;				/* the constraints say why */
 	END IF;
-	SELECT * INTO r FROM credit.receivables x
-	 WHERE x.receivable_id OPERATOR(pg_catalog.=) NEW.receivable_id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'unknown invoice (receivable_id %)', NEW.receivable_id
-			USING ERRCODE = '23503', SCHEMA = 'credit', TABLE = 'allocations';
-	END IF;
 	SELECT * INTO p FROM credit.payments x
-	 WHERE x.payment_id OPERATOR(pg_catalog.=) NEW.payment_id;
+	 WHERE x.payment_id OPERATOR(pg_catalog.=) NEW.payment_id
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown payment (payment_id %)', NEW.payment_id
+			USING ERRCODE = '23503', SCHEMA = 'credit', TABLE = 'allocations';
+	END IF;
+	SELECT * INTO r FROM credit.receivables x
+	 WHERE x.receivable_id OPERATOR(pg_catalog.=) NEW.receivable_id
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'unknown invoice (receivable_id %)', NEW.receivable_id
 			USING ERRCODE = '23503', SCHEMA = 'credit', TABLE = 'allocations';
 	END IF;
 	IF p.customer_key OPERATOR(pg_catalog.<>) r.customer_key THEN
@@ -274,19 +311,27 @@ DECLARE
 	r		credit.receivables;
 	result	credit.allocations;
 BEGIN
+	/* locked (same order as the trigger), so "as much as both allow" is exact */
 	SELECT * INTO p FROM credit.payments x
-	 WHERE x.payment_id OPERATOR(pg_catalog.=) allocate.payment_id;
+	 WHERE x.payment_id OPERATOR(pg_catalog.=) allocate.payment_id
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown payment (payment_id %)', allocate.payment_id
 			USING ERRCODE = '23503';
 	END IF;
 	SELECT * INTO r FROM credit.receivables x
 	 WHERE x.customer_key OPERATOR(pg_catalog.=) p.customer_key
-	   AND x.invoice_key OPERATOR(pg_catalog.=) allocate.invoice_key;
+	   AND x.invoice_key OPERATOR(pg_catalog.=) allocate.invoice_key
+	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'unknown invoice "%" of customer "%"', allocate.invoice_key, p.customer_key
 			USING ERRCODE = '23503',
 				  HINT = 'Allocate to an invoice of the payment''s own customer.';
+	END IF;
+	IF allocate.amount IS NULL AND LEAST(p.unallocated, r.open_amount) OPERATOR(pg_catalog.<=) 0 THEN
+		RAISE EXCEPTION 'nothing to allocate: payment "%" has % unallocated, invoice "%" % open',
+			p.payment_key, p.unallocated, r.invoice_key, r.open_amount
+			USING ERRCODE = 'CR005';
 	END IF;
 	INSERT INTO credit.allocations (payment_id, receivable_id, amount)
 	VALUES (p.payment_id, r.receivable_id,

@@ -318,9 +318,9 @@ check_amount(Relation rel, OrdersTable *t, Numeric amount)
 	if (problem)
 		ereport(ERROR,
 				(errcode(code),
-				 errmsg("order amount %s %s", credit_numeric_text(amount), problem),
-				 errdetail("An open order's amount must be a finite number from 0 up to below %s.",
-						   CREDIT_AMOUNT_BOUND),
+				 errmsg("%s amount %s %s", t->what, credit_numeric_text(amount), problem),
+				 errdetail("An open %s's amount must be a finite number from 0 up to below %s.",
+						   t->what, CREDIT_AMOUNT_BOUND),
 				 errhint("Record returns and credits as their own documents, not as negative orders."),
 				 errtablecol(rel, t->amount_att)));
 }
