@@ -40,6 +40,8 @@ CREATE TABLE credit.receivables (
 			   AND allocated OPERATOR(pg_catalog.<=) amount),
 	CONSTRAINT receivables_due_date_check
 		CHECK (due_date OPERATOR(pg_catalog.>=) invoice_date),
+	CONSTRAINT receivables_dates_finite_check
+		CHECK (pg_catalog.isfinite(invoice_date) AND pg_catalog.isfinite(due_date)),
 	CONSTRAINT receivables_currency_check
 		CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$')
 );
@@ -163,6 +165,11 @@ BEGIN
 				USING ERRCODE = '55000',
 					  HINT = 'Delete its allocations first.';
 		END IF;
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND NEW.allocated OPERATOR(pg_catalog.<>) 0 THEN
+		RAISE EXCEPTION 'a new % starts with nothing allocated', kind
+			USING ERRCODE = '55000',
+				  HINT = 'Post it with allocated = 0, then allocate through credit.allocations.';
 	END IF;
 	IF NEW.customer_key IS NULL THEN
 		RETURN NEW;				/* NOT NULL says why */
