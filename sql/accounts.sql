@@ -130,7 +130,7 @@ COMMENT ON FUNCTION credit.available_credit(credit.accounts, timestamptz) IS
 CREATE FUNCTION credit.accounts_status_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_accounts_status_trigger'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts

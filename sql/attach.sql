@@ -38,7 +38,7 @@ SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT buil
 CREATE FUNCTION credit.enforce_orders()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_enforce_orders'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION credit.enforce_orders() IS
 'Row trigger on attached order tables: keeps exposure current and rejects increases past available credit.';
@@ -46,7 +46,7 @@ COMMENT ON FUNCTION credit.enforce_orders() IS
 CREATE FUNCTION credit.enforce_orders_truncate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_enforce_orders_truncate'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION credit.enforce_orders_truncate() IS
 'Statement trigger on attached order tables: TRUNCATE releases the exposure of the open orders it removes.';
@@ -110,7 +110,7 @@ CREATE FUNCTION credit.attach_table(orders regclass,
 									builtin boolean DEFAULT false,
 									update_of name[] DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -256,7 +256,7 @@ CREATE FUNCTION credit.attach_orders(orders regclass,
 									 status_column name DEFAULT NULL,
 									 open_statuses text[] DEFAULT NULL)
 RETURNS void
-LANGUAGE sql
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT credit.attach_table(orders, customer_column, amount_column,
@@ -272,7 +272,7 @@ CREATE FUNCTION credit.attach_receivables(invoices regclass,
 										  status_column name DEFAULT NULL,
 										  open_statuses text[] DEFAULT NULL)
 RETURNS void
-LANGUAGE sql
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT credit.attach_table(invoices, customer_column, amount_column,
@@ -284,7 +284,7 @@ COMMENT ON FUNCTION credit.attach_receivables(regclass, name, name, name, text[]
 
 CREATE FUNCTION credit.detach_orders(orders regclass)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -348,7 +348,7 @@ COMMENT ON FUNCTION credit.column_type(regclass, name) IS
 CREATE FUNCTION credit.reconcile(repair boolean DEFAULT false)
 RETURNS TABLE (customer_key text, stored_exposure numeric,
 			   computed_exposure numeric, difference numeric)
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -397,7 +397,7 @@ COMMENT ON FUNCTION credit.reconcile(boolean) IS
 /* a dropped attached table leaves no metadata behind */
 CREATE FUNCTION credit.forget_dropped_tables()
 RETURNS event_trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -416,7 +416,7 @@ CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
 CREATE FUNCTION credit.release_dropped_tables()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'credit_release_dropped_tables'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE EVENT TRIGGER credit_release_dropped_tables ON ddl_command_start
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')

@@ -134,7 +134,7 @@ COMMENT ON FUNCTION credit.check_due_date(text, date, date) IS
  */
 CREATE FUNCTION credit.ledger_document_defaults()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -222,7 +222,7 @@ CREATE TRIGGER ledger_document_defaults
  */
 CREATE FUNCTION credit.allocation_apply()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -310,7 +310,7 @@ CREATE TRIGGER allocation_reverse
 CREATE FUNCTION credit.allocate(payment_id bigint, invoice_key text,
 								amount numeric DEFAULT NULL)
 RETURNS credit.allocations
-LANGUAGE plpgsql
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
