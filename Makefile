@@ -7,7 +7,7 @@ MODULE_big = credit
 OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o
 
 # extension SQL, one file per concern, assembled in this order
-SQL_SOURCES = sql/settings.sql sql/accounts.sql sql/attach.sql sql/receivables.sql sql/aging.sql
+SQL_SOURCES = sql/settings.sql sql/accounts.sql sql/attach.sql sql/receivables.sql sql/dunning.sql sql/aging.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
