@@ -67,5 +67,34 @@ SELECT customer_key, customer_name, status, credit_limit, temp_limit_in_force,
 SELECT customer_key, old_status, new_status, exposure, effective_limit
   FROM credit.status_changes ORDER BY change_id;
 
-\echo '== reconcile: stored exposure agrees with the orders (no rows)'
+\echo '== finance posts invoices from its ERP; Acme''s order is invoiced (exposure unchanged)'
+BEGIN;
+UPDATE sales.orders SET state = 'invoiced' WHERE cust_id = 1001 AND total = 30000.00;
+INSERT INTO credit.receivables (customer_key, invoice_key, amount, invoice_date, order_ref)
+VALUES ('1001', 'INV-2026-0042', 30000.00, DATE '2026-09-15', 'SO-2');
+COMMIT;
+INSERT INTO credit.receivables (customer_key, invoice_key, amount, invoice_date, due_date)
+VALUES ('1003', 'INV-2026-0051', 1500.00, DATE '2026-10-20', DATE '2026-11-19');
+INSERT INTO credit.payments (customer_key, payment_key, amount, received_on)
+VALUES ('1001', 'BANK-7781', 10000.00, DATE '2026-11-02');
+SELECT a.amount AS allocated_to_inv_2026_0042
+  FROM credit.payments p, credit.allocate(p.payment_id, 'INV-2026-0042') a
+ WHERE p.payment_key = 'BANK-7781';
+
+\echo '== aging as of 2026-11-30 (Acme''s invoice was due 2026-10-15: 46 days past due)'
+SELECT customer_key, bucket, band, amount, items
+  FROM credit.aging(DATE '2026-11-30') ORDER BY customer_key, bucket_no;
+
+\echo '== the daily dunning run on 2026-11-30 queues reminders'
+SELECT * FROM credit.run_dunning(DATE '2026-11-30');
+SELECT customer_key, invoice_key, level_no, channel, recipient, message
+  FROM credit.dunning_queue ORDER BY queue_id;
+
+\echo '== a mail worker claims the reminders and reports delivery'
+SELECT queue_id, channel, invoice_key FROM credit.claim_dunning(10) ORDER BY queue_id;
+SELECT count(*) AS delivered
+  FROM credit.dunning_queue q, credit.complete_dunning(q.queue_id, true) c
+ WHERE q.status = 'claimed';
+
+\echo '== reconcile: stored exposure agrees with orders, invoices and payments (no rows)'
 SELECT * FROM credit.reconcile();

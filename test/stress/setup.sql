@@ -358,7 +358,7 @@ BEGIN
 		ELSE
 			-- truncate, always undone
 			kind := 'truncate';
-			TRUNCATE sales.orders, credit.allocations, credit.payments, credit.receivables;
+			TRUNCATE sales.orders;
 			undo := true;
 		END IF;
 		IF undo THEN
