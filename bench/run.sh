@@ -19,6 +19,8 @@
 #                    one is taken when it is busy)
 #   BENCH_CLIENTS    client counts (default "1 8")
 #   BENCH_SCENARIOS  scenarios (default "distinct hot")
+#   BENCH_PARTS      parts to run (default "orders receivables"); receivables
+#                    is bench/receivables.sh (its own cluster, see there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-5499}
 CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
 SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
+PARTS=${BENCH_PARTS:-"orders receivables"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
 CREDIT_LIMIT=1e12		# far above what a run can add (hot customer: < 1e9), so no order is refused
@@ -35,8 +38,20 @@ for v in DURATION ROUNDS PORT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer" >&2; exit 2; }
 done
 
+for part in $PARTS; do
+	case $part in
+		orders|receivables) ;;
+		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables)" >&2; exit 2 ;;
+	esac
+done
+
 # the extension built and installed from this tree
 bash test/setup.sh build
+
+if [[ " $PARTS " != *" orders "* ]]; then
+	[[ " $PARTS " == *" receivables "* ]] || exit 0
+	BENCH_NO_BUILD=1 exec bash bench/receivables.sh
+fi
 
 PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 
@@ -279,3 +294,10 @@ if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
 	}'
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare ratios, not absolute TPS)"
+
+# ---------------------------------------------------------------- receivables
+if [[ " $PARTS " == *" receivables "* ]]; then
+	as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+	started=no
+	BENCH_NO_BUILD=1 bash bench/receivables.sh
+fi
