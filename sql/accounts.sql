@@ -155,3 +155,5 @@ COMMENT ON VIEW credit.account_balances IS
 
 SELECT pg_catalog.pg_extension_config_dump('credit.accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.status_changes', '');
+SELECT pg_catalog.pg_extension_config_dump(
+		   pg_catalog.pg_get_serial_sequence('credit.status_changes', 'change_id')::pg_catalog.regclass, '');

@@ -105,6 +105,12 @@ COMMENT ON TABLE credit.allocations IS
 SELECT pg_catalog.pg_extension_config_dump('credit.receivables', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.payments', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.allocations', '');
+SELECT pg_catalog.pg_extension_config_dump(
+		   pg_catalog.pg_get_serial_sequence('credit.receivables', 'receivable_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+		   pg_catalog.pg_get_serial_sequence('credit.payments', 'payment_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(
+		   pg_catalog.pg_get_serial_sequence('credit.allocations', 'allocation_id')::pg_catalog.regclass, '');
 
 CREATE FUNCTION credit.check_due_date(invoice_key text, invoice_date date, due_date date)
 RETURNS void

@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -31,6 +32,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/bitmapset.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
@@ -388,11 +390,14 @@ credit_accounts_status_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(newtuple);	/* the CHECK constraints say why */
 
 	/*
-	 * Writing status states a person's intent: none or stop is kept as
-	 * manual_status, anything else lifts it and asks for the derived value.
+	 * Writing status (naming it in UPDATE's SET list, whatever its old value)
+	 * states a person's intent: none or stop is kept as manual_status,
+	 * anything else lifts it and asks for the derived value.
 	 */
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ?
-		v.manual == CREDIT_STATUS_OK : v.status != old_status)
+		v.manual == CREDIT_STATUS_OK :
+		bms_is_member(Anum_accounts_status - FirstLowInvalidHeapAttributeNumber,
+					  trigdata->tg_updatedcols))
 		v.manual = (v.status == CREDIT_STATUS_NONE || v.status == CREDIT_STATUS_STOP)
 			? v.status : CREDIT_STATUS_OK;
 

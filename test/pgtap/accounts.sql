@@ -11,7 +11,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(108);
+SELECT plan(112);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
@@ -302,6 +302,23 @@ SELECT is((SELECT available_credit FROM credit.account_balances WHERE customer_k
 
 SELECT is((SELECT count(*) FROM credit.reconcile()), 0::bigint,
 		  'after all of this, exposure matches the orders exactly');
+
+-- a person's intent is the status column being written, whatever its old value
+INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('intent', 100);
+UPDATE credit.accounts SET dunning_status = 'stop' WHERE customer_key = 'intent';
+UPDATE credit.accounts SET status = 'stop' WHERE customer_key = 'intent';
+SELECT is((SELECT manual_status FROM credit.accounts WHERE customer_key = 'intent'), 'stop',
+		  'writing stop over a dunning stop records the person''s stop');
+UPDATE credit.accounts SET dunning_status = NULL WHERE customer_key = 'intent';
+SELECT is((SELECT status FROM credit.accounts WHERE customer_key = 'intent'), 'stop',
+		  'lifting the dunning stop leaves the person''s stop');
+UPDATE credit.accounts SET dunning_status = 'watch' WHERE customer_key = 'intent';
+UPDATE credit.accounts SET status = 'ok' WHERE customer_key = 'intent';
+SELECT is((SELECT status FROM credit.accounts WHERE customer_key = 'intent'), 'watch',
+		  'writing ok lifts the person''s stop; dunning''s watch stays');
+UPDATE credit.accounts SET credit_limit = 50 WHERE customer_key = 'intent';
+SELECT is((SELECT manual_status FROM credit.accounts WHERE customer_key = 'intent'), NULL,
+		  'a write that does not name status changes no manual status');
 
 SELECT * FROM finish();
 ROLLBACK;
