@@ -53,68 +53,8 @@ if [[ " $PARTS " != *" orders "* ]]; then
 	BENCH_NO_BUILD=1 exec bash bench/receivables.sh
 fi
 
-PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
-
-as_postgres() {
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
-	elif [ "$(id -un)" = postgres ]; then
-		"$@"
-	else
-		sudo -u postgres "$@"
-	fi
-}
-
-port_busy() {
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null && return 0
-	[ -e "/var/run/postgresql/.s.PGSQL.$1" ] || [ -e "/tmp/.s.PGSQL.$1" ] && return 0
-	return 1
-}
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/credit-bench.XXXXXX")
-DATA=$WORK/data
-started=no
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$started" = yes ]; then
-		as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$WORK"; else sudo chown postgres:postgres "$WORK"; fi
-chmod 755 "$WORK"			# the socket lives here; the data directory is 0700
-
-for _ in $(seq 50); do
-	port_busy "$PORT" || break
-	PORT=$((PORT + 1))
-done
-port_busy "$PORT" && { echo "bench: no free port found" >&2; exit 1; }
-
-as_postgres "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
-as_postgres tee -a "$DATA/postgresql.conf" >/dev/null <<EOF
-# bench/run.sh
-listen_addresses = ''
-port = $PORT
-unix_socket_directories = '$WORK'
-fsync = on
-max_connections = 40
-shared_buffers = 256MB
-max_wal_size = 8GB
-checkpoint_timeout = 1h
-autovacuum = off			# run.sh vacuums between runs instead
-log_min_messages = warning
-EOF
-if ! as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null; then
-	cat "$WORK/server.log" >&2
-	echo "bench: the throwaway cluster did not start" >&2
-	exit 1
-fi
-started=yes
+. bench/cluster.sh
+start_cluster bench "$PORT" 40 256MB
 
 CONN=(-h "$WORK" -p "$PORT" -U postgres)
 psql_db() {	# psql_db DB [psql args...]
