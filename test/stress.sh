@@ -169,9 +169,9 @@ sqlcheck "every kind of action committed at least once" \
 		'temp_limit_grant', 'temp_limit_revoke', 'toggle_stop', 'invoice_order', 'payment', 'read']) k
 		WHERE NOT EXISTS (SELECT 1 FROM stress.events e WHERE e.kind = k AND e.outcome = 'ok')"
 sqlcheck "no action that only lowers exposure was refused" \
-	"NOT EXISTS (SELECT 1 FROM stress.events WHERE pure_decrease AND outcome LIKE 'CR%')" \
+	"NOT EXISTS (SELECT 1 FROM stress.events WHERE pure_decrease AND outcome IN ('CR001', 'CR002', 'CR003'))" \
 	"SELECT mode, kind, outcome, detail FROM stress.events
-	  WHERE pure_decrease AND outcome LIKE 'CR%' LIMIT 10"
+	  WHERE pure_decrease AND outcome IN ('CR001', 'CR002', 'CR003') LIMIT 10"
 sqlcheck "readers never saw negative available credit on a checked account" \
 	"NOT EXISTS (SELECT 1 FROM stress.events WHERE outcome = 'negative_available')" \
 	"SELECT mode, detail FROM stress.events WHERE outcome = 'negative_available' LIMIT 10"

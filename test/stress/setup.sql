@@ -367,7 +367,8 @@ BEGIN
 	EXCEPTION
 		WHEN SQLSTATE 'SR001' THEN
 			outcome := 'undone';
-		WHEN SQLSTATE 'CR001' OR SQLSTATE 'CR002' OR SQLSTATE 'CR003' THEN
+		WHEN SQLSTATE 'CR001' OR SQLSTATE 'CR002' OR SQLSTATE 'CR003'
+			 OR SQLSTATE 'CR005' THEN	-- CR005: the invoice was paid meanwhile
 			outcome := SQLSTATE;
 			detail := SQLERRM;
 		WHEN serialization_failure THEN
