@@ -16,7 +16,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(167);
+SELECT plan(172);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
@@ -491,6 +491,23 @@ SELECT lives_ok($$SELECT credit.detach_orders('app.invoices')$$,
 				'an application''s invoice table can be detached');
 SELECT is(pg_temp.exposure('X'), 0::numeric, 'detaching releases its open amounts');
 SELECT is(pg_temp.reconcile_diffs(), 0::bigint, 'reconcile: no differences at the end');
+
+/* allocated is kept by credit.allocations alone; dates must be finite */
+INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('GUARD', 1000);
+INSERT INTO credit.receivables (customer_key, invoice_key, amount, invoice_date)
+VALUES ('GUARD', 'G-1', 100, '2026-03-01');
+CREATE TEMP TABLE guard_before AS SELECT pg_temp.ledger_state() AS state;
+SELECT throws_ok($$UPDATE credit.receivables SET allocated = 100 WHERE invoice_key = 'G-1'$$,
+				 '55000', NULL, 'writing allocated directly is refused');
+SELECT throws_ok($$INSERT INTO credit.receivables (customer_key, invoice_key, amount, allocated, invoice_date)
+				   VALUES ('GUARD', 'G-2', 100, 40, '2026-03-01')$$,
+				 '55000', NULL, 'posting an invoice with something already allocated is refused');
+SELECT throws_ok($$INSERT INTO credit.receivables (customer_key, invoice_key, amount, invoice_date, due_date)
+				   VALUES ('GUARD', 'G-3', 100, '2026-03-01', 'infinity')$$,
+				 '23514', NULL, 'an infinite due date is refused');
+SELECT is(pg_temp.ledger_state(), (SELECT state FROM guard_before),
+		  'the refused statements changed nothing');
+SELECT is(pg_temp.exposure('GUARD'), 100::numeric, 'the guarded invoice still counts in full');
 
 SELECT * FROM finish();
 ROLLBACK;
