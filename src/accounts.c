@@ -88,6 +88,30 @@ credit_numeric_mul(Numeric a, Numeric b)
 											   NumericGetDatum(b)));
 }
 
+Numeric
+credit_numeric_div(Numeric a, Numeric b)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_div,
+											   NumericGetDatum(a),
+											   NumericGetDatum(b)));
+}
+
+/* round to scale decimal places (half away from zero) */
+Numeric
+credit_numeric_round(Numeric a, int scale)
+{
+	return DatumGetNumeric(DirectFunctionCall2(numeric_round,
+											   NumericGetDatum(a),
+											   Int32GetDatum(scale)));
+}
+
+Numeric
+credit_numeric_floor(Numeric a)
+{
+	return DatumGetNumeric(DirectFunctionCall1(numeric_floor,
+											   NumericGetDatum(a)));
+}
+
 char *
 credit_numeric_text(Numeric n)
 {

@@ -123,6 +123,9 @@ extern int	credit_numeric_cmp(Numeric a, Numeric b);
 extern Numeric credit_numeric_add(Numeric a, Numeric b);
 extern Numeric credit_numeric_sub(Numeric a, Numeric b);
 extern Numeric credit_numeric_mul(Numeric a, Numeric b);
+extern Numeric credit_numeric_div(Numeric a, Numeric b);
+extern Numeric credit_numeric_round(Numeric a, int scale);
+extern Numeric credit_numeric_floor(Numeric a);
 extern char *credit_numeric_text(Numeric n);
 extern bool credit_numeric_in_bounds(Numeric n);
 
