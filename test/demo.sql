@@ -96,5 +96,76 @@ SELECT count(*) AS delivered
   FROM credit.dunning_queue q, credit.complete_dunning(q.queue_id, true) c
  WHERE q.status = 'claimed';
 
+\echo '== credit profiles (资信档案): the unified social credit code is checked in C'
+INSERT INTO credit.profiles (customer_key, uscc, legal_name, registered_capital, industry, customer_since)
+VALUES ('1001', '91110108MA01ABCD1E', 'Acme Trading Co., Ltd.', 5000000, 'wholesale', DATE '2019-03-01'),
+	   ('1002', '9131000060720123X0', 'Beijing Hardware Ltd.', 800000, 'hardware', NULL);
+\set ON_ERROR_STOP 0
+INSERT INTO credit.profiles (customer_key, uscc) VALUES ('1003', '91110108MA01ABCD1X');	-- one character mistyped
+\set ON_ERROR_STOP 1
+INSERT INTO credit.profiles (customer_key, legal_name, registered_capital)
+VALUES ('1003', 'Shenzhen Parts Factory', 300000);
+
+\echo '== an external bureau score, loaded as a user metric'
+INSERT INTO credit.metrics (metric, description, unit)
+VALUES ('bureau_score', 'Score from the credit bureau report', 'points');
+INSERT INTO credit.metric_values (customer_key, metric, as_of, value)
+VALUES ('1001', 'bureau_score', DATE '2026-11-01', 720),
+	   ('1002', 'bureau_score', DATE '2026-11-01', 560);
+
+\echo '== the risk team''s scorecard, as data: 4 weighted factors, grades A-D with limits and terms'
+INSERT INTO credit.scorecards (name, description, window_months, overdue_months)
+VALUES ('standard', 'Company standard scorecard', 6, 12);
+INSERT INTO credit.scorecard_factors (scorecard_id, factor, position, metric, weight, method,
+									  intercept, slope, missing_points, reason_code, reason_text)
+VALUES (1, 'overdue', 1, 'max_days_overdue', 35, 'bins', NULL, NULL, 50, 'R1', 'Paid late or overdue'),
+	   (1, 'relationship', 2, 'relationship_years', 20, 'bins', NULL, NULL, 0, 'R2', 'Short relationship'),
+	   (1, 'bureau', 3, 'bureau_score', 30, 'linear', -100, 0.25, 40, 'R3', 'Weak bureau score'),
+	   (1, 'capital', 4, 'registered_capital', 15, 'bins', NULL, NULL, 0, 'R4', 'Low registered capital');
+INSERT INTO credit.scorecard_bins (scorecard_id, factor, lower_bound, upper_bound, points)
+VALUES (1, 'overdue', NULL, 1, 100), (1, 'overdue', 1, 31, 60), (1, 'overdue', 31, 61, 20),
+	   (1, 'overdue', 61, NULL, 0),
+	   (1, 'relationship', NULL, 1, 0), (1, 'relationship', 1, 3, 50), (1, 'relationship', 3, NULL, 100),
+	   (1, 'capital', NULL, 500000, 0), (1, 'capital', 500000, 2000000, 60),
+	   (1, 'capital', 2000000, NULL, 100);
+INSERT INTO credit.scorecard_grades (scorecard_id, grade, min_score, limit_base, limit_metric,
+									 limit_multiplier, limit_floor, limit_cap, limit_round,
+									 term_days, auto_apply)
+VALUES (1, 'D', 0, 0, NULL, 0, 0, 0, 1000, 0, 'never'),
+	   (1, 'C', 40, 5000, 'avg_monthly_sales', 1, 5000, 20000, 1000, 30, 'never'),
+	   (1, 'B', 60, 10000, 'avg_monthly_sales', 2, 10000, 60000, 1000, 45, 'never'),
+	   (1, 'A', 80, 20000, 'avg_monthly_sales', 3, 20000, 150000, 1000, 60, 'never');
+INSERT INTO credit.scorecard_rules (scorecard_id, rule_no, metric, operator, threshold,
+									downgrade_steps, description)
+VALUES (1, 1, 'current_days_overdue', '>', 30, 1, 'one grade down while anything is over 30 days overdue');
+
+\echo '== an overlapping bin is refused when it is written, not at scoring time'
+\set ON_ERROR_STOP 0
+\set SHOW_CONTEXT never
+INSERT INTO credit.scorecard_bins (scorecard_id, factor, lower_bound, upper_bound, points)
+VALUES (1, 'capital', 3000000, 4000000, 100);
+\set ON_ERROR_STOP 1
+SELECT credit.activate_scorecard(1);
+
+\echo '== Acme scored as of 2026-11-30: score, grade, recommendation, and the reasons (most points lost first)'
+SELECT score, band_grade, grade, recommended_limit, recommended_term, reasons
+  FROM credit.score('1001', NULL, DATE '2026-11-30');
+SELECT f->>'factor' AS factor, f->>'value' AS value, f->>'points' AS points,
+	   f->>'contribution' AS contribution, f->>'lost' AS lost, f->>'reason_code' AS reason
+  FROM credit.score('1001', NULL, DATE '2026-11-30') s, jsonb_array_elements(s.factors) f;
+
+\echo '== the nightly rescore: every customer graded, history written, limit changes requested'
+SELECT * FROM credit.rescore(DATE '2026-11-30');
+SELECT customer_key, grade, score, reasons, recommended_limit, recommended_term
+  FROM credit.customer_grades ORDER BY customer_key;
+SELECT customer_key, old_grade, new_grade, why FROM credit.grade_changes ORDER BY change_id;
+SELECT customer_key, current_limit, proposed_limit, current_term, proposed_term, state
+  FROM credit.limit_requests ORDER BY customer_key;
+
+\echo '== what-if: a draft where grade C starts at 35 points, against the active version (nothing written)'
+SELECT credit.new_scorecard_version(1) AS draft;
+UPDATE credit.scorecard_grades SET min_score = 35 WHERE scorecard_id = 2 AND grade = 'C';
+SELECT * FROM credit.compare_scorecards(2, NULL, DATE '2026-11-30');
+
 \echo '== reconcile: stored exposure agrees with orders, invoices and payments (no rows)'
 SELECT * FROM credit.reconcile();
