@@ -74,14 +74,14 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.source OPERATOR(pg_catalog.=) 'builtin' THEN
+		RAISE EXCEPTION 'built-in metric "%" cannot be changed or removed', OLD.metric
+			USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = 'metrics';
+	END IF;
 	IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' AND NEW.source OPERATOR(pg_catalog.=) 'builtin' THEN
 		RAISE EXCEPTION 'metric "%" cannot be added as built-in', NEW.metric
 			USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = 'metrics',
 				  HINT = 'Add user metrics (source user) and load their values into credit.metric_values.';
-	END IF;
-	IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' AND OLD.source OPERATOR(pg_catalog.=) 'builtin' THEN
-		RAISE EXCEPTION 'built-in metric "%" cannot be changed or removed', OLD.metric
-			USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = 'metrics';
 	END IF;
 	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END;

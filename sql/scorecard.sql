@@ -455,6 +455,13 @@ BEGIN
 	ELSE
 		PERFORM credit.scorecard_grades_check(r.scorecard_id);
 	END IF;
+	/* a factor or grade moved to another version changes the old one too */
+	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
+	   AND TG_TABLE_NAME OPERATOR(pg_catalog.<>) 'scorecard_bins' THEN
+		IF OLD.scorecard_id OPERATOR(pg_catalog.<>) NEW.scorecard_id THEN
+			PERFORM credit.scorecard_grades_check(OLD.scorecard_id);
+		END IF;
+	END IF;
 	RETURN NULL;
 END;
 $$;
@@ -582,9 +589,12 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'scorecard % does not exist', $1 USING ERRCODE = '42704';
 	END IF;
-	/* the copy is built as a whole: check it at the end of the transaction */
-	SET CONSTRAINTS credit.scorecard_bins_valid, credit.scorecard_factors_valid,
-		credit.scorecard_grades_valid DEFERRED;
+	/*
+	 * Each table's rows are copied by one statement, so the set checks (at
+	 * the end of each statement) see complete sets: factors before their
+	 * bins, all bins of a factor at once, all grades at once.  The caller's
+	 * constraint modes are left alone.
+	 */
 	INSERT INTO credit.scorecards (name, version, description, window_months, overdue_months,
 								   hysteresis_points, confirm_days, limit_min_change)
 	SELECT s.name, (SELECT pg_catalog.max(x.version) FROM credit.scorecards x
@@ -606,8 +616,6 @@ BEGIN
 	INSERT INTO credit.scorecard_rules
 	SELECT new_id, r.rule_no, r.metric, r.operator, r.threshold, r.downgrade_steps, r.description
 	  FROM credit.scorecard_rules r WHERE r.scorecard_id OPERATOR(pg_catalog.=) $1;
-	SET CONSTRAINTS credit.scorecard_bins_valid, credit.scorecard_factors_valid,
-		credit.scorecard_grades_valid IMMEDIATE;
 	RETURN new_id;
 END;
 $$;
