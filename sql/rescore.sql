@@ -15,8 +15,10 @@
  *
  * Hysteresis (customers already graded under the same scorecard name): a
  * grade change driven by the score needs the score hysteresis_points beyond
- * the current grade's band, and the new grade computed on confirm_days
- * consecutive days (pending_grade, pending_since) before it is applied.
+ * the current grade's band, and it is applied only when the same new grade
+ * has been pending for confirm_days days (as_of - pending_since >=
+ * confirm_days, pending_grade and pending_since kept in
+ * credit.customer_grades; a run that computes another grade restarts it).
  * Downgrades by adjustment rules act at once.  The first grading, and the
  * first under a scorecard of another name, apply the computed grade.
  *

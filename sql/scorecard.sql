@@ -214,6 +214,8 @@ DECLARE
 	ids bigint[];
 	id bigint;
 	st text;
+	nm text;
+	ver integer;
 BEGIN
 	IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'scorecards' THEN
 		IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
@@ -271,13 +273,13 @@ BEGIN
 		ids := ids OPERATOR(pg_catalog.||) NEW.scorecard_id;
 	END IF;
 	FOREACH id IN ARRAY ids LOOP
-		SELECT s.state INTO st FROM credit.scorecards s
+		SELECT s.state, s.name, s.version INTO st, nm, ver FROM credit.scorecards s
 		 WHERE s.scorecard_id OPERATOR(pg_catalog.=) id FOR SHARE;
 		IF st IS NULL AND TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
 			CONTINUE;	/* cascading delete of a draft */
 		END IF;
 		IF st OPERATOR(pg_catalog.<>) 'draft' THEN
-			RAISE EXCEPTION 'scorecard % is % and cannot be changed', id, st
+			RAISE EXCEPTION 'scorecard "%" version % is % and cannot be changed', nm, ver, st
 				USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = TG_TABLE_NAME,
 					  DETAIL = 'A version used for decisions keeps its factors, bins, grades and rules.',
 					  HINT = 'Copy it into a new draft with credit.new_scorecard_version.';

@@ -57,17 +57,23 @@ uscc_examine(const char *code, int len, int *bad_pos, char *expected)
 {
 	int			sum = 0;
 	int			i;
+	const char *p = code;
 
-	if (len != USCC_LENGTH)
+	/* count characters, not bytes: a full-width digit is one wrong character */
+	if (pg_mbstrlen_with_len(code, len) != USCC_LENGTH)
 		return USCC_LENGTH_WRONG;
 	for (i = 0; i < USCC_LENGTH; i++)
 	{
-		if (uscc_index(code[i]) < 0)
+		int			w = pg_mblen(p);
+
+		if (w != 1 || uscc_index(*p) < 0)
 		{
 			*bad_pos = i + 1;
 			return USCC_BAD_CHARACTER;
 		}
+		p += w;
 	}
+	/* from here on every character is one byte: len == USCC_LENGTH */
 	for (i = 2; i < 8; i++)
 	{
 		if (code[i] < '0' || code[i] > '9')

@@ -531,7 +531,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	id bigint := pg_temp.sc('retail', v);
 	st text := CASE v WHEN 1 THEN 'retired' ELSE 'active' END;
-	msg text := format('scorecard %s is %s and cannot be changed', id, st);
+	msg text := format('scorecard "retail" version %s is %s and cannot be changed', v, st);
 	what text := format('retail %s (%s): ', v, st);
 BEGIN
 	RETURN NEXT throws_ok(format('UPDATE credit.scorecard_factors SET weight = weight WHERE scorecard_id = %s', id),
@@ -581,7 +581,7 @@ SELECT throws_ok($$UPDATE credit.scorecards SET state = 'active' WHERE name = 'r
 				 'a retired version cannot become active again by an UPDATE');
 SELECT throws_ok(format($$UPDATE credit.scorecard_factors SET scorecard_id = %s WHERE scorecard_id = %s$$,
 						pg_temp.sc('retail', 2), pg_temp.sc('nobins')), '55000',
-				 format('scorecard %s is active and cannot be changed', pg_temp.sc('retail', 2)),
+				 'scorecard "retail" version 2 is active and cannot be changed',
 				 'moving a draft''s factor into the active version is refused');
 SELECT throws_ok($$UPDATE credit.metrics SET metric = 'bureau_score_v2' WHERE metric = 'bureau_score'$$, '55000', NULL,
 				 'renaming a user metric that a used version refers to is refused (the cascade would change it)');
