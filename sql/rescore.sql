@@ -32,11 +32,19 @@
  * workflow to decide.  An open request whose recommendation no longer
  * differs is marked superseded.
  *
+ * Dates: the grades in force never go back in time.  A rescore as of a
+ * date older than the newest scored_on in credit.customer_grades is
+ * refused (22023); score past dates with credit.score or score_all, which
+ * write nothing.  A same-day rerun replaces that day's results.
+ *
  * Concurrency: rescore takes a transaction-level advisory lock, so two runs
- * queue; it reads the ledger in its snapshot and updates accounts only for
- * applied limits, each under the row's lock like any limit change (an
- * order racing a lowered limit is decided by the ledger, see
- * limit_lowered.spec).
+ * queue (at REPEATABLE READ the second gets 40001).  It reads the ledger in
+ * its snapshot and updates accounts only for applied limits: it locks those
+ * rows in ascending key order, as the ledger does, so it cannot deadlock
+ * with order entry, and the UPDATE re-tests the grade's policy on the
+ * newest row, so a decrease policy never raises a limit a person lowered
+ * meanwhile (an order racing a lowered limit is decided by the ledger, see
+ * limit_lowered.spec and rescore_races.spec).
  */
 
 \echo Use "CREATE EXTENSION credit" to load this file. \quit
@@ -233,6 +241,17 @@ BEGIN
 		END IF;
 	END IF;
 
+	/* the grades in force never go back in time: score earlier dates without writing */
+	IF EXISTS (SELECT 1 FROM credit.customer_grades g
+				WHERE g.scored_on OPERATOR(pg_catalog.>) $1) THEN
+		RAISE EXCEPTION 'rescore as of % is older than the grades in force', $1
+			USING ERRCODE = '22023',
+				  DETAIL = pg_catalog.format('Grades in force were scored as of %s.',
+											 (SELECT pg_catalog.max(g.scored_on)
+												FROM credit.customer_grades g)),
+				  HINT = 'Score an earlier date with credit.score or credit.score_all, which write nothing.';
+	END IF;
+
 	RETURN QUERY
 	WITH s AS MATERIALIZED (
 		SELECT * FROM credit.score_all(sc.scorecard_id, as_of, NULL, true)
@@ -276,12 +295,36 @@ BEGIN
 			   s.score, s.why, s.reasons
 		  FROM s WHERE s.grade_changed
 		RETURNING 1
+	), locked AS (
+		/*
+		 * the accounts to change, locked in ascending key order as the
+		 * ledger locks them, before any is updated: no deadlock with a
+		 * transaction that holds one account and then writes a higher one
+		 */
+		SELECT a.customer_key
+		  FROM credit.accounts a
+		 WHERE a.customer_key OPERATOR(pg_catalog.=) ANY
+			   (ARRAY(SELECT s.customer_key FROM s
+					   WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'))
+		 ORDER BY a.customer_key
+		   FOR NO KEY UPDATE OF a
 	), applied AS (
 		UPDATE credit.accounts a
 		   SET credit_limit = s.recommended_limit, payment_term_days = s.recommended_term
-		  FROM s
+		  FROM s, locked l, credit.scorecard_grades gr
 		 WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'
+		   AND l.customer_key OPERATOR(pg_catalog.=) s.customer_key
 		   AND a.customer_key OPERATOR(pg_catalog.=) s.customer_key
+		   AND gr.scorecard_id OPERATOR(pg_catalog.=) sc.scorecard_id
+		   AND gr.grade OPERATOR(pg_catalog.=) s.final_grade
+		   /*
+			* re-tested on the newest row version when the row changed
+			* meanwhile (EvalPlanQual): a decrease policy never raises a
+			* limit or lengthens a term someone set in the meantime
+			*/
+		   AND (gr.auto_apply OPERATOR(pg_catalog.=) 'always'
+				OR (s.recommended_limit OPERATOR(pg_catalog.<=) a.credit_limit
+					AND s.recommended_term OPERATOR(pg_catalog.<=) a.payment_term_days))
 		RETURNING a.customer_key
 	), closed AS (
 		UPDATE credit.limit_requests r
@@ -300,7 +343,9 @@ BEGIN
 			   CASE s.limit_action WHEN 'apply' THEN 'applied' ELSE 'open' END,
 			   s.reasons,
 			   CASE s.limit_action WHEN 'apply' THEN pg_catalog.now() END
-		  FROM s WHERE s.limit_action IS NOT NULL
+		  FROM s
+		 WHERE s.limit_action OPERATOR(pg_catalog.=) 'request'
+			OR s.customer_key OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT x.customer_key FROM applied x))
 		ON CONFLICT (customer_key) WHERE state OPERATOR(pg_catalog.=) 'open' DO UPDATE
 		   SET scorecard_id = EXCLUDED.scorecard_id, as_of = EXCLUDED.as_of,
 			   grade = EXCLUDED.grade, score = EXCLUDED.score,

@@ -1,8 +1,10 @@
 -- test/stress/setup.sql: the application the stress run works on.
 --
 -- An application-shaped schema (sales.customers, sales.orders), 50 credit
--- accounts with varied limits, and the workload function stress.act() that
--- the pgbench scripts call.  Run by test/stress.sh in a fresh database.
+-- accounts with varied limits, an active scorecard that credit.rescore
+-- applies while orders run, and the workload functions stress.act(),
+-- stress.act_multi() and stress.rescore() that the pgbench scripts call.
+-- Run by test/stress.sh in a fresh database.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 
@@ -70,6 +72,68 @@ SELECT credit.attach_orders('sales.orders', customer_column => 'cust_id',
 UPDATE credit.accounts SET status = 'none' WHERE customer_key = '49';
 UPDATE credit.accounts SET status = 'stop' WHERE customer_key = '50';
 
+/*
+ * The risk team's scorecard, active: credit.rescore (test/stress/
+ * rescore.pgbench, as of a random day of the last four) grades every
+ * account and moves its limit around its limit at set-up, lowering it
+ * below the exposure at times, while orders run.
+ *   utilization     built in (exposure / limit, now), 40 points: below 0.5
+ *                   100 points, to 0.8 60, to 1 30, from 1 0; no limit 50
+ *   stress_bureau   a user metric, a random value from 0 to 100 per customer
+ *                   and day (so each as-of date grades differently), 60
+ *                   points, linear: the value is the points
+ *   grades          D from 0: half the set-up limit, 15 days, always applied
+ *                   C from 30: 0.8 x, 30 days, applied when lower (decrease)
+ *                   B from 55: 1 x, 30 days, decrease (a raise is requested)
+ *                   A from 80: 1.3 x, 45 days, always applied
+ *   rule            utilization above 1 (over the limit): one grade down
+ *   hysteresis      3 points, no confirmation days
+ * The limit multiplies the user metric setup_limit (each account's limit at
+ * set-up, loaded as of 30 days ago).
+ */
+INSERT INTO credit.metrics (metric, description, unit) VALUES
+	('stress_bureau', 'A bureau score, random per customer and day', 'points'),
+	('setup_limit', 'The credit limit at set-up', 'currency');
+INSERT INTO credit.metric_values (customer_key, metric, as_of, value)
+SELECT customer_key, 'setup_limit', current_date - 30, credit_limit FROM credit.accounts;
+INSERT INTO credit.metric_values (customer_key, metric, as_of, value)
+SELECT a.customer_key, 'stress_bureau', current_date - d, floor(random() * 101)
+  FROM credit.accounts a, generate_series(0, 3) d;
+
+INSERT INTO credit.scorecards (name, description, hysteresis_points)
+VALUES ('stress', 'Stress run scorecard', 3);
+INSERT INTO credit.scorecard_factors (scorecard_id, factor, position, metric, weight, method,
+									  intercept, slope, missing_points, reason_code)
+SELECT scorecard_id, f.factor, f.position, f.metric, f.weight, f.method, f.intercept, f.slope,
+	   f.missing_points, f.reason_code
+  FROM credit.scorecards,
+	   (VALUES ('utilization', 1, 'utilization', 40, 'bins', NULL::numeric, NULL::numeric, 50, 'U'),
+			   ('bureau', 2, 'stress_bureau', 60, 'linear', 0, 1, 0, 'B'))
+		   AS f (factor, position, metric, weight, method, intercept, slope, missing_points,
+				 reason_code)
+ WHERE name = 'stress';
+INSERT INTO credit.scorecard_bins (scorecard_id, factor, lower_bound, upper_bound, points)
+SELECT scorecard_id, 'utilization', b.lo, b.hi, b.points
+  FROM credit.scorecards,
+	   (VALUES (NULL, 0.5, 100), (0.5, 0.8, 60), (0.8, 1, 30), (1, NULL, 0))
+		   AS b (lo, hi, points)
+ WHERE name = 'stress';
+INSERT INTO credit.scorecard_grades (scorecard_id, grade, min_score, limit_metric,
+									 limit_multiplier, limit_cap, limit_round, term_days,
+									 auto_apply)
+SELECT scorecard_id, g.grade, g.min_score, 'setup_limit', g.multiplier, 1e9, 0.01, g.term,
+	   g.auto_apply
+  FROM credit.scorecards,
+	   (VALUES ('D', 0, 0.5, 15, 'always'), ('C', 30, 0.8, 30, 'decrease'),
+			   ('B', 55, 1, 30, 'decrease'), ('A', 80, 1.3, 45, 'always'))
+		   AS g (grade, min_score, multiplier, term, auto_apply)
+ WHERE name = 'stress';
+INSERT INTO credit.scorecard_rules (scorecard_id, rule_no, metric, operator, threshold,
+									downgrade_steps, description)
+SELECT scorecard_id, 1, 'utilization', '>', 1, 1, 'one grade down while over the limit'
+  FROM credit.scorecards WHERE name = 'stress';
+SELECT credit.activate_scorecard(scorecard_id) FROM credit.scorecards WHERE name = 'stress';
+
 CREATE SCHEMA stress;
 
 -- what every committed call of stress.act() did (insert-only: no contention)
@@ -96,6 +160,54 @@ CREATE TABLE stress.samples (
 	independent_diff bigint NOT NULL,
 	wrong_status bigint NOT NULL
 );
+
+-- every call of stress.rescore() that committed, with credit.rescore's counts
+CREATE TABLE stress.rescores (
+	client	int NOT NULL,
+	mode	text NOT NULL,
+	as_of	date NOT NULL,
+	outcome	text NOT NULL,
+	scored	bigint,
+	grade_changes bigint,
+	limits_applied bigint,
+	limit_requests bigint,
+	lowered	bigint,			-- applied limits below the limit before
+	raised	bigint,			-- applied limits above it
+	left_over bigint,		-- accounts left above their limit
+	stale_grades bigint,	-- grades in force older than the customer's latest score
+	detail	text
+);
+
+-- every account a rescore left above its effective limit (it applied a
+-- limit below the exposure already committed), with the exposure then
+CREATE TABLE stress.rescore_over (
+	id		bigserial PRIMARY KEY,
+	customer_key text NOT NULL,
+	exposure numeric NOT NULL,
+	effective_limit numeric NOT NULL
+);
+CREATE INDEX rescore_over_customer_idx ON stress.rescore_over (customer_key, id);
+
+/*
+ * Accounts (other than 'none') above their effective limit that no rescore
+ * explains.  In this run only rescore lowers a limit below the exposure
+ * (limit_change and temp_limit_revoke keep the limit in force at or above
+ * it), and from then on every increase is refused, so an account above its
+ * limit must be on hold (or stopped), and its exposure at most what it was
+ * when the last rescore that left it above its limit applied that limit.
+ */
+CREATE FUNCTION stress.unexplained_over_limit()
+RETURNS TABLE (customer_key text, status text, exposure numeric, effective_limit numeric,
+			   exposure_at_rescore numeric)
+LANGUAGE sql STABLE AS $$
+SELECT a.customer_key, a.status, a.exposure, credit.effective_limit(a), o.exposure
+  FROM credit.accounts a
+  LEFT JOIN LATERAL (SELECT r.exposure FROM stress.rescore_over r
+					  WHERE r.customer_key = a.customer_key
+					  ORDER BY r.id DESC LIMIT 1) o ON true
+ WHERE a.status <> 'none' AND a.exposure > credit.effective_limit(a)
+   AND (o.exposure IS NULL OR a.exposure > o.exposure OR a.status NOT IN ('hold', 'stop'));
+$$;
 
 -- the status rule of README, for ok/watch/hold accounts (none, stop stay)
 CREATE FUNCTION stress.derived_status(exposure numeric, effective_limit numeric,
@@ -127,8 +239,7 @@ CREATE FUNCTION stress.sample() RETURNS void
 LANGUAGE sql AS $$
 INSERT INTO stress.samples (reconcile_rows, over_limit, negative, independent_diff, wrong_status)
 SELECT (SELECT count(*) FROM credit.reconcile()),
-	   (SELECT count(*) FROM credit.accounts a
-		 WHERE a.status <> 'none' AND a.exposure > credit.effective_limit(a)),
+	   (SELECT count(*) FROM stress.unexplained_over_limit()),
 	   (SELECT count(*) FROM credit.accounts a WHERE a.exposure < 0),
 	   (SELECT count(*) FROM stress.exposure_mismatch),
 	   (SELECT count(*) FROM credit.accounts a
@@ -176,8 +287,10 @@ $$;
  * transaction of the run waits for a lock while holding an account row
  * lock that another could need first (one statement locks its order rows,
  * then the accounts in key order; stress.act_multi locks its order rows
- * before anything else), so a deadlock is never legitimate and is not
- * caught: pgbench then aborts the client and the run fails.
+ * before anything else; credit.rescore locks no order row, and the
+ * accounts whose limits it applies in key order), so a deadlock is never
+ * legitimate and is not caught: pgbench then counts a failed transaction
+ * (test/stress.sh checks there is none) and the run fails.
  * Refusals (CR001, CR002, CR003) are caught and counted.  About 6% of the
  * actions raise SR001 at the end, which undoes them (the inner block is a
  * subtransaction).  The outcome is written to stress.events outside the
@@ -351,9 +464,12 @@ BEGIN
 				outcome := 'none';
 			END IF;
 		ELSIF r < 0.9995 THEN
+			-- negative available credit only where a rescore lowered the limit
 			kind := 'read';
-			SELECT count(*), string_agg(customer_key, ',') INTO n, detail
-			  FROM credit.account_balances WHERE available_credit < 0 AND status <> 'none';
+			SELECT count(*), string_agg(b.customer_key, ',') INTO n, detail
+			  FROM credit.account_balances b
+			 WHERE b.available_credit < 0 AND b.status <> 'none'
+			   AND b.customer_key IN (SELECT u.customer_key FROM stress.unexplained_over_limit() u);
 			IF n > 0 THEN outcome := 'negative_available'; END IF;
 		ELSE
 			-- truncate, always undone
@@ -461,6 +577,75 @@ BEGIN
 		result := result || kind || ':' || outcome || ' ';
 	END LOOP;
 	RETURN result;
+END;
+$$;
+
+/*
+ * credit.rescore as of a random day of the last four, the only statement
+ * of the caller's transaction; mode single or rollback (READ COMMITTED: it
+ * waits for a running rescore and sees its results; rollback: the caller
+ * rolls back) or rr (REPEATABLE READ: a rescore or an order that committed
+ * meanwhile makes it fail with 40001, caught and counted).
+ * A deadlock is not caught (see stress.act).  22023 is caught and counted
+ * as refused, should rescore refuse an as-of date older than the grades in
+ * force.  The accounts this run left above their limit are recorded, with
+ * their exposure, in stress.rescore_over (see stress.unexplained_over_limit).
+ */
+CREATE FUNCTION stress.rescore(client int, mode text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	d		date := current_date - floor(random() * 4)::int;
+	scored	bigint;
+	changes	bigint;
+	applied	bigint;
+	requests bigint;
+	outcome	text := 'ok';
+	detail	text;
+	lowered	bigint;
+	raised	bigint;
+	left_over bigint;
+	stale	bigint;
+BEGIN
+	BEGIN
+		SELECT r.scored, r.grade_changes, r.limits_applied, r.limit_requests
+		  INTO scored, changes, applied, requests
+		  FROM credit.rescore(d) r;
+		-- the limits this run applied: its rows are the ones decided now
+		SELECT count(*) FILTER (WHERE r.proposed_limit < r.current_limit),
+			   count(*) FILTER (WHERE r.proposed_limit > r.current_limit)
+		  INTO lowered, raised
+		  FROM credit.limit_requests r
+		 WHERE r.state = 'applied' AND r.decided_at = now();
+		-- their rows are locked by this transaction: the exposure is exact
+		INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit)
+		SELECT a.customer_key, a.exposure, credit.effective_limit(a)
+		  FROM credit.accounts a
+		 WHERE a.exposure > credit.effective_limit(a)
+		   AND a.customer_key IN (SELECT r.customer_key FROM credit.limit_requests r
+								   WHERE r.state = 'applied' AND r.decided_at = now());
+		GET DIAGNOSTICS left_over = ROW_COUNT;
+		-- a run must not leave a grade in force older than a later-dated score
+		SELECT count(*) INTO stale
+		  FROM credit.customer_grades g
+		 WHERE g.scored_on < (SELECT max(h.as_of) FROM credit.score_history h
+							   WHERE h.customer_key = g.customer_key);
+	EXCEPTION
+		WHEN serialization_failure THEN
+			IF mode <> 'rr' THEN RAISE; END IF;
+			outcome := 'serialization';
+			detail := SQLERRM;
+		WHEN invalid_parameter_value THEN
+			outcome := 'refused';
+			detail := SQLERRM;
+	END;
+	INSERT INTO stress.rescores (client, mode, as_of, outcome, scored, grade_changes,
+								 limits_applied, limit_requests, lowered, raised, left_over,
+								 stale_grades, detail)
+	VALUES (client, mode, d, outcome, scored, changes, applied, requests, lowered, raised,
+			left_over, stale, detail);
+	INSERT INTO stress.events (client, mode, kind, outcome, pure_decrease, detail)
+	VALUES (client, mode, 'rescore', outcome, false, detail);
+	RETURN 'rescore ' || d || ': ' || outcome;
 END;
 $$;
 
