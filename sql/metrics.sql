@@ -157,10 +157,14 @@ RETURNS TABLE (customer_key text, avg_days_to_pay numeric, max_days_overdue inte
 			   sales_variation numeric, utilization numeric, registered_capital numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'
+SET max_parallel_workers_per_gather = 0
+SET jit = off
 AS $$
 DECLARE
 	w_start date;
 	o_start date;
+	month_ends date[];
 BEGIN
 	IF as_of IS NULL OR NOT pg_catalog.isfinite(as_of) THEN
 		RAISE EXCEPTION 'metrics need a finite as-of date'
@@ -176,73 +180,96 @@ BEGIN
 	END IF;
 	w_start := (as_of OPERATOR(pg_catalog.-) pg_catalog.make_interval(months => window_months))::date;
 	o_start := (as_of OPERATOR(pg_catalog.-) pg_catalog.make_interval(months => overdue_months))::date;
+	/*
+	 * The window's months, oldest first: month k is (as_of - (W-k+1)
+	 * months, as_of - (W-k) months].  width_bucket over their ascending
+	 * ends finds an invoice's month by binary search (on date - 1, since a
+	 * month includes its end).
+	 */
+	SELECT pg_catalog.array_agg((as_of OPERATOR(pg_catalog.-)
+								 pg_catalog.make_interval(months => k))::date ORDER BY k DESC)
+	  INTO month_ends
+	  FROM pg_catalog.generate_series(0, window_months) k;
 
+	/*
+	 * A receivable's open amount as of the date is amount - allocated plus
+	 * what was allocated after the date (usually nothing); when that is 0,
+	 * every allocation was on or before the date and last_allocated_on is
+	 * its settlement date.  Payment behaviour comes from the allocations
+	 * themselves, which carry their invoice's customer and date.
+	 */
 	RETURN QUERY
-	WITH paid AS (
-		SELECT l.receivable_id,
-			   pg_catalog.sum(l.amount) AS paid,
-			   pg_catalog.max(l.allocated_on) AS last_paid_on,
-			   pg_catalog.sum(l.amount OPERATOR(pg_catalog.*) (l.allocated_on OPERATOR(pg_catalog.-) r.invoice_date))
-				   FILTER (WHERE l.allocated_on OPERATOR(pg_catalog.>) w_start) AS paid_days,
-			   pg_catalog.sum(l.amount)
-				   FILTER (WHERE l.allocated_on OPERATOR(pg_catalog.>) w_start) AS paid_in_window
+	WITH later AS (
+		SELECT l.receivable_id, pg_catalog.sum(l.amount) AS amount
 		  FROM credit.allocations l
-		  JOIN credit.receivables r ON r.receivable_id OPERATOR(pg_catalog.=) l.receivable_id
-		 WHERE l.allocated_on OPERATOR(pg_catalog.<=) as_of
-		   AND r.invoice_date OPERATOR(pg_catalog.<=) as_of
-		   AND (customer IS NULL OR r.customer_key OPERATOR(pg_catalog.=) customer)
+		 WHERE l.allocated_on OPERATOR(pg_catalog.>) as_of
+		   AND (customer IS NULL OR l.customer_key OPERATOR(pg_catalog.=) customer)
 		 GROUP BY l.receivable_id
+	), payments AS (
+		SELECT l.customer_key,
+			   pg_catalog.sum(l.amount OPERATOR(pg_catalog.*) (l.allocated_on OPERATOR(pg_catalog.-) l.invoice_date))
+				   AS paid_days,
+			   pg_catalog.sum(l.amount) AS paid_in_window
+		  FROM credit.allocations l
+		 WHERE l.allocated_on OPERATOR(pg_catalog.>) w_start
+		   AND l.allocated_on OPERATOR(pg_catalog.<=) as_of
+		   AND l.invoice_date OPERATOR(pg_catalog.<=) as_of
+		   AND (customer IS NULL OR l.customer_key OPERATOR(pg_catalog.=) customer)
+		 GROUP BY l.customer_key
 	), items AS (
 		SELECT r.customer_key, r.amount, r.invoice_date, r.due_date,
-			   r.amount OPERATOR(pg_catalog.-) COALESCE(p.paid, 0) AS open_at,
-			   p.last_paid_on, p.paid_days, p.paid_in_window
+			   r.amount OPERATOR(pg_catalog.-) r.allocated OPERATOR(pg_catalog.+) COALESCE(x.amount, 0)
+				   AS open_at,
+			   r.last_allocated_on AS settled_on,
+			   CASE WHEN r.invoice_date OPERATOR(pg_catalog.>) w_start
+					THEN pg_catalog.width_bucket(r.invoice_date OPERATOR(pg_catalog.-) 1, month_ends)
+			   END AS month_no
 		  FROM credit.receivables r
-		  LEFT JOIN paid p ON p.receivable_id OPERATOR(pg_catalog.=) r.receivable_id
+		  LEFT JOIN later x ON x.receivable_id OPERATOR(pg_catalog.=) r.receivable_id
 		 WHERE r.invoice_date OPERATOR(pg_catalog.<=) as_of
 		   AND (customer IS NULL OR r.customer_key OPERATOR(pg_catalog.=) customer)
-	), per_customer AS (
-		SELECT i.customer_key,
+	), per_month AS (
+		/* one row per customer and window month (month_no NULL: before the window) */
+		SELECT i.customer_key, i.month_no,
 			   pg_catalog.min(i.invoice_date) AS first_invoice,
-			   pg_catalog.sum(i.paid_days) AS paid_days,
-			   pg_catalog.sum(i.paid_in_window) AS paid_in_window,
-			   COALESCE(pg_catalog.max(CASE
+			   pg_catalog.max(CASE
 					WHEN i.open_at OPERATOR(pg_catalog.>) 0
 						 AND i.due_date OPERATOR(pg_catalog.<) as_of
 					THEN as_of OPERATOR(pg_catalog.-) i.due_date
 					WHEN i.open_at OPERATOR(pg_catalog.=) 0
-						 AND i.last_paid_on OPERATOR(pg_catalog.>) w_start
-						 AND i.last_paid_on OPERATOR(pg_catalog.>) i.due_date
-					THEN i.last_paid_on OPERATOR(pg_catalog.-) i.due_date
-					END), 0) AS max_days_overdue,
-			   COALESCE(pg_catalog.max(as_of OPERATOR(pg_catalog.-) i.due_date)
+						 AND i.settled_on OPERATOR(pg_catalog.>) w_start
+						 AND i.settled_on OPERATOR(pg_catalog.>) i.due_date
+					THEN i.settled_on OPERATOR(pg_catalog.-) i.due_date
+					END) AS max_days_overdue,
+			   pg_catalog.max(as_of OPERATOR(pg_catalog.-) i.due_date)
 					FILTER (WHERE i.open_at OPERATOR(pg_catalog.>) 0
-							  AND i.due_date OPERATOR(pg_catalog.<) as_of), 0) AS current_days_overdue,
+							  AND i.due_date OPERATOR(pg_catalog.<) as_of) AS current_days_overdue,
 			   pg_catalog.count(*) FILTER (WHERE i.due_date OPERATOR(pg_catalog.>) o_start
 					AND i.due_date OPERATOR(pg_catalog.<) as_of
 					AND (i.open_at OPERATOR(pg_catalog.>) 0
-						 OR i.last_paid_on OPERATOR(pg_catalog.>) i.due_date))::integer AS overdue_count,
-			   COALESCE(pg_catalog.sum(i.amount) FILTER (WHERE i.due_date OPERATOR(pg_catalog.>) o_start
+						 OR i.settled_on OPERATOR(pg_catalog.>) i.due_date)) AS overdue_count,
+			   pg_catalog.sum(i.amount) FILTER (WHERE i.due_date OPERATOR(pg_catalog.>) o_start
 					AND i.due_date OPERATOR(pg_catalog.<) as_of
 					AND (i.open_at OPERATOR(pg_catalog.>) 0
-						 OR i.last_paid_on OPERATOR(pg_catalog.>) i.due_date)), 0) AS overdue_amount,
-			   COALESCE(pg_catalog.sum(i.amount)
-					FILTER (WHERE i.invoice_date OPERATOR(pg_catalog.>) w_start), 0) AS window_sales
+						 OR i.settled_on OPERATOR(pg_catalog.>) i.due_date)) AS overdue_amount,
+			   pg_catalog.sum(i.amount) FILTER (WHERE i.month_no IS NOT NULL) AS sales
 		  FROM items i
-		 GROUP BY i.customer_key
-	), monthly AS (
-		SELECT m.customer_key, pg_catalog.sum(m.total OPERATOR(pg_catalog.*) m.total) AS sum_squares
-		  FROM (SELECT i.customer_key,
-					   (pg_catalog.date_part('year', pg_catalog.age(as_of, i.invoice_date)) OPERATOR(pg_catalog.*) 12
-						OPERATOR(pg_catalog.+) pg_catalog.date_part('month', pg_catalog.age(as_of, i.invoice_date))) AS months_ago,
-					   pg_catalog.sum(i.amount) AS total
-				  FROM items i
-				 WHERE i.invoice_date OPERATOR(pg_catalog.>) w_start
-				 GROUP BY 1, 2) m
+		 GROUP BY i.customer_key, i.month_no
+	), per_customer AS (
+		SELECT m.customer_key,
+			   pg_catalog.min(m.first_invoice) AS first_invoice,
+			   COALESCE(pg_catalog.max(m.max_days_overdue), 0) AS max_days_overdue,
+			   COALESCE(pg_catalog.max(m.current_days_overdue), 0) AS current_days_overdue,
+			   pg_catalog.sum(m.overdue_count)::integer AS overdue_count,
+			   COALESCE(pg_catalog.sum(m.overdue_amount), 0) AS overdue_amount,
+			   COALESCE(pg_catalog.sum(m.sales), 0) AS window_sales,
+			   COALESCE(pg_catalog.sum(m.sales OPERATOR(pg_catalog.*) m.sales), 0) AS sum_squares
+		  FROM per_month m
 		 GROUP BY m.customer_key
 	)
 	SELECT a.customer_key::text,
-		   pg_catalog.round(c.paid_days OPERATOR(pg_catalog./)
-							NULLIF(c.paid_in_window, 0), 2),
+		   pg_catalog.round(y.paid_days OPERATOR(pg_catalog./)
+							NULLIF(y.paid_in_window, 0), 2),
 		   c.max_days_overdue,
 		   COALESCE(c.current_days_overdue, 0),
 		   c.overdue_count,
@@ -254,17 +281,23 @@ BEGIN
 		   pg_catalog.round(c.window_sales OPERATOR(pg_catalog./) window_months, 2),
 		   CASE WHEN c.window_sales OPERATOR(pg_catalog.>) 0 THEN
 			   pg_catalog.round(pg_catalog.sqrt(GREATEST(
-				   (ms.sum_squares OPERATOR(pg_catalog./) window_months)
+				   (c.sum_squares OPERATOR(pg_catalog./) window_months)
 				   OPERATOR(pg_catalog.-) ((c.window_sales OPERATOR(pg_catalog./) window_months)
 										   OPERATOR(pg_catalog.^) 2), 0))
 				   OPERATOR(pg_catalog./) (c.window_sales OPERATOR(pg_catalog./) window_months), 4)
 		   END,
+		   /* credit.effective_limit(a), spelled out: a call per account costs more than the rest */
 		   pg_catalog.round(a.exposure OPERATOR(pg_catalog./)
-							NULLIF(credit.effective_limit(a), 0), 4),
+							NULLIF(a.credit_limit OPERATOR(pg_catalog.+)
+								   CASE WHEN a.temp_limit OPERATOR(pg_catalog.>) 0
+											 AND (a.temp_limit_from IS NULL
+												  OR a.temp_limit_from OPERATOR(pg_catalog.<=) pg_catalog.now())
+											 AND pg_catalog.now() OPERATOR(pg_catalog.<) a.temp_limit_until
+										THEN a.temp_limit ELSE 0 END, 0), 4),
 		   p.registered_capital
 	  FROM credit.accounts a
 	  LEFT JOIN per_customer c ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key
-	  LEFT JOIN monthly ms ON ms.customer_key OPERATOR(pg_catalog.=) a.customer_key
+	  LEFT JOIN payments y ON y.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	  LEFT JOIN credit.profiles p ON p.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	 WHERE customer IS NULL OR a.customer_key OPERATOR(pg_catalog.=) customer;
 END;

@@ -26,6 +26,7 @@ CREATE TABLE credit.receivables (
 	disputed		boolean NOT NULL DEFAULT false,
 	allocated		numeric NOT NULL DEFAULT 0,
 	open_amount		numeric GENERATED ALWAYS AS (amount OPERATOR(pg_catalog.-) allocated) STORED,
+	last_allocated_on date,
 	order_ref		text,
 	dunning_level	integer NOT NULL DEFAULT 0,
 	dunning_repeat	integer NOT NULL DEFAULT 0,
@@ -54,6 +55,7 @@ COMMENT ON COLUMN credit.receivables.invoice_key IS 'The invoice number, unique 
 COMMENT ON COLUMN credit.receivables.disputed IS 'A disputed invoice still counts as exposure but is not dunned.';
 COMMENT ON COLUMN credit.receivables.allocated IS 'Paid so far, kept by credit.allocations.';
 COMMENT ON COLUMN credit.receivables.open_amount IS 'amount - allocated: what is still owed.';
+COMMENT ON COLUMN credit.receivables.last_allocated_on IS 'Date of the latest allocation to the invoice (NULL: none), kept by credit.allocations.';
 COMMENT ON COLUMN credit.receivables.order_ref IS 'Optional reference to the order this invoice bills.';
 COMMENT ON COLUMN credit.receivables.dunning_level IS 'Highest dunning level reached (0: none), kept by credit.run_dunning.';
 
@@ -92,15 +94,20 @@ CREATE TABLE credit.allocations (
 	receivable_id	bigint NOT NULL REFERENCES credit.receivables,
 	amount			numeric NOT NULL,
 	allocated_on	date NOT NULL DEFAULT CURRENT_DATE,
+	customer_key	text COLLATE "C",
+	invoice_date	date,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	CONSTRAINT allocations_amount_check
 		CHECK (amount OPERATOR(pg_catalog.>) 0 AND amount OPERATOR(pg_catalog.<) 1e15)
 );
 CREATE INDEX allocations_payment_idx ON credit.allocations (payment_id);
 CREATE INDEX allocations_receivable_idx ON credit.allocations (receivable_id);
+CREATE INDEX allocations_customer_idx ON credit.allocations (customer_key, allocated_on);
 
 COMMENT ON TABLE credit.allocations IS
 'Parts of payments (or credit notes) applied to invoices of the same customer and currency. Insert to allocate, delete to reverse; rows are not updated.';
+COMMENT ON COLUMN credit.allocations.customer_key IS 'The invoice''s customer, copied at insert (for payment-behaviour metrics).';
+COMMENT ON COLUMN credit.allocations.invoice_date IS 'The invoice''s date, copied at insert; an allocated invoice''s date cannot change.';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.receivables', '');
 SELECT pg_catalog.pg_extension_config_dump('credit.payments', '');
@@ -153,11 +160,21 @@ BEGIN
 		doc := pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>)
 			CASE TG_TABLE_NAME WHEN 'receivables' THEN 'invoice_key' ELSE 'payment_key' END;
 		/* allocated is kept by credit.allocations' trigger (one level down) */
-		IF NEW.allocated IS DISTINCT FROM OLD.allocated
+		/* (NEW.last_allocated_on exists only for invoices: test it through jsonb) */
+		IF (NEW.allocated IS DISTINCT FROM OLD.allocated
+			OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'last_allocated_on')
+			   IS DISTINCT FROM (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'last_allocated_on'))
 		   AND pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.<) 2 THEN
 			RAISE EXCEPTION 'allocated of % "%" is kept by credit.allocations', kind, doc
 				USING ERRCODE = '55000',
 					  HINT = 'Insert or delete rows of credit.allocations (or use credit.allocate).';
+		END IF;
+		IF (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->) 'invoice_date')
+		   IS DISTINCT FROM (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->) 'invoice_date')
+		   AND (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.->>) 'last_allocated_on') IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot change the invoice date of invoice "%" after allocation', doc
+				USING ERRCODE = '55000',
+					  HINT = 'Delete its allocations first: payment behaviour is measured from the invoice date.';
 		END IF;
 		IF (NEW.customer_key, NEW.currency) IS NOT DISTINCT FROM (OLD.customer_key, OLD.currency) THEN
 			IF kind OPERATOR(pg_catalog.=) 'invoice' THEN
@@ -172,7 +189,8 @@ BEGIN
 					  HINT = 'Delete its allocations first.';
 		END IF;
 	END IF;
-	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND NEW.allocated OPERATOR(pg_catalog.<>) 0 THEN
+	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND (NEW.allocated OPERATOR(pg_catalog.<>) 0
+		OR (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.->>) 'last_allocated_on') IS NOT NULL) THEN
 		RAISE EXCEPTION 'a new % starts with nothing allocated', kind
 			USING ERRCODE = '55000',
 				  HINT = 'Post it with allocated = 0, then allocate through credit.allocations.';
@@ -212,8 +230,8 @@ END;
 $$;
 
 CREATE TRIGGER ledger_document_defaults
-	BEFORE INSERT OR UPDATE OF customer_key, currency, allocated, invoice_date, due_date
-	ON credit.receivables
+	BEFORE INSERT OR UPDATE OF customer_key, currency, allocated, last_allocated_on, invoice_date,
+	due_date ON credit.receivables
 	FOR EACH ROW EXECUTE FUNCTION credit.ledger_document_defaults();
 CREATE TRIGGER ledger_document_defaults
 	BEFORE INSERT OR UPDATE OF customer_key, currency, allocated ON credit.payments
@@ -237,7 +255,10 @@ DECLARE
 BEGIN
 	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
 		UPDATE credit.receivables x
-		   SET allocated = x.allocated OPERATOR(pg_catalog.-) OLD.amount
+		   SET allocated = x.allocated OPERATOR(pg_catalog.-) OLD.amount,
+			   last_allocated_on = (SELECT pg_catalog.max(l.allocated_on) FROM credit.allocations l
+									 WHERE l.receivable_id OPERATOR(pg_catalog.=) OLD.receivable_id
+									   AND l.allocation_id OPERATOR(pg_catalog.<>) OLD.allocation_id)
 		 WHERE x.receivable_id OPERATOR(pg_catalog.=) OLD.receivable_id;
 		UPDATE credit.payments x
 		   SET allocated = x.allocated OPERATOR(pg_catalog.-) OLD.amount
@@ -277,7 +298,8 @@ BEGIN
 			USING ERRCODE = 'CR004', SCHEMA = 'credit', TABLE = 'allocations';
 	END IF;
 	UPDATE credit.receivables x
-	   SET allocated = x.allocated OPERATOR(pg_catalog.+) NEW.amount
+	   SET allocated = x.allocated OPERATOR(pg_catalog.+) NEW.amount,
+		   last_allocated_on = GREATEST(x.last_allocated_on, NEW.allocated_on)
 	 WHERE x.receivable_id OPERATOR(pg_catalog.=) NEW.receivable_id
 	   AND x.allocated OPERATOR(pg_catalog.+) NEW.amount OPERATOR(pg_catalog.<=) x.amount
 	RETURNING * INTO r;
@@ -302,6 +324,9 @@ BEGIN
 			USING ERRCODE = 'CR005', SCHEMA = 'credit', TABLE = 'allocations',
 				  HINT = 'Allocate at most the payment''s unallocated amount.';
 	END IF;
+	/* copies for payment-behaviour metrics: neither can change while allocated */
+	NEW.customer_key := r.customer_key;
+	NEW.invoice_date := r.invoice_date;
 	RETURN NEW;
 END;
 $$;

@@ -519,7 +519,8 @@ SELECT customer_key, score, band_grade, grade, final_grade, pending_grade, pendi
 SELECT * FROM credit.rescore('2031-07-02');
 SELECT * FROM grades WHERE customer_key IN ('E5', 'G8', 'R11', 'T6') ORDER BY customer_key;
 SELECT * FROM requests WHERE customer_key IN ('R11', 'T6') ORDER BY customer_key, state;
--- the open requests of run 1 are the same rows, updated by runs 2 and 3
+-- the open requests of run 1 are the same rows; a request whose proposal
+-- did not change keeps the date of its last change (E7, G9: run 1)
 SELECT f.customer_key, r.request_id = f.request_id AS same_request, r.as_of, r.proposed_limit, r.state
   FROM first_requests f JOIN credit.limit_requests r
 	ON r.customer_key = f.customer_key AND r.state = 'open'
@@ -580,8 +581,9 @@ SELECT as_of, count(*) FROM credit.grade_changes GROUP BY as_of ORDER BY as_of;
 -- R11 70000/60, T6 10000/45 (requested)
 SELECT customer_key, credit_limit, payment_term_days FROM credit.accounts ORDER BY customer_key;
 -- requests: applied A1, B2, D10 (2031-07-01), R11 (2031-07-02 and
--- 2031-07-05), G8 (2031-07-05); E7's superseded (last updated on
--- 2031-07-02); open E5, G9, T6 as of the last run, T6 proposing 22000
+-- 2031-07-05), G8 (2031-07-05); E7's superseded (proposed on 2031-07-01);
+-- open E5, G9, T6, each dated by its last changed proposal (E5 2031-07-03,
+-- G9 2031-07-01, T6 2031-07-02, proposing 22000)
 SELECT * FROM requests ORDER BY customer_key, as_of, state;
 SELECT count(*) FILTER (WHERE state = 'open') AS open_requests,
 	   count(DISTINCT customer_key) FILTER (WHERE state = 'open') AS customers_with_open
