@@ -260,6 +260,12 @@ BEGIN
 	RETURN QUERY
 	WITH s AS MATERIALIZED (
 		SELECT * FROM credit.score_all(sc.scorecard_id, as_of, NULL, true)
+	), open_requests AS MATERIALIZED (
+		/* joined, not probed per row: the table grows invisibly under this statement */
+		SELECT o.customer_key, o.grade, o.current_limit, o.proposed_limit,
+			   o.current_term, o.proposed_term
+		  FROM credit.limit_requests o
+		 WHERE o.state OPERATOR(pg_catalog.=) 'open'
 	), history AS (
 		INSERT INTO credit.score_history AS h
 			   (scorecard_id, as_of, customer_key, score, computed_grade, grade,
@@ -308,9 +314,8 @@ BEGIN
 		 */
 		SELECT a.customer_key
 		  FROM credit.accounts a
-		 WHERE a.customer_key OPERATOR(pg_catalog.=) ANY
-			   (ARRAY(SELECT s.customer_key FROM s
-					   WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'))
+		  JOIN s ON s.customer_key OPERATOR(pg_catalog.=) a.customer_key
+		 WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'
 		 ORDER BY a.customer_key
 		   FOR NO KEY UPDATE OF a
 	), applied AS (
@@ -349,16 +354,15 @@ BEGIN
 			   s.reasons,
 			   CASE s.limit_action WHEN 'apply' THEN pg_catalog.now() END
 		  FROM s
+		  LEFT JOIN open_requests o ON o.customer_key OPERATOR(pg_catalog.=) s.customer_key
 		 WHERE (s.limit_action OPERATOR(pg_catalog.=) 'request'
 				/* an open request proposing this already stays as it is */
-				AND NOT EXISTS (SELECT 1 FROM credit.limit_requests o
-								 WHERE o.customer_key OPERATOR(pg_catalog.=) s.customer_key
-								   AND o.state OPERATOR(pg_catalog.=) 'open'
-								   AND (o.grade, o.current_limit, o.proposed_limit,
-										o.current_term, o.proposed_term)
-									   IS NOT DISTINCT FROM
-									   (s.final_grade, s.current_limit, s.recommended_limit,
-										s.current_term, s.recommended_term)))
+				AND (o.customer_key IS NULL
+					 OR (o.grade, o.current_limit, o.proposed_limit,
+						 o.current_term, o.proposed_term)
+						IS DISTINCT FROM
+						(s.final_grade, s.current_limit, s.recommended_limit,
+						 s.current_term, s.recommended_term)))
 			/* IN (subquery), hashed; = ANY (ARRAY(...)) scanned the array per row */
 			OR s.customer_key OPERATOR(pg_catalog.=) ANY (SELECT x.customer_key FROM applied x)
 		ON CONFLICT (customer_key) WHERE state OPERATOR(pg_catalog.=) 'open' DO UPDATE
