@@ -3,6 +3,9 @@
 # (initdb/pg_ctl as the postgres user, fsync on, autovacuum off, the socket
 # in a fresh temporary directory, the first free port from PORT on) and
 # stops and removes it on exit.  Sets PGBIN, WORK, DATA and PORT.
+#
+# Environment: BENCH_DIR, the directory the temporary directory (data and
+# socket) is made in (default $TMPDIR, else /tmp); it must exist.
 
 PGBIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 
@@ -36,10 +39,10 @@ cleanup() {
 start_cluster() {
 	local name=$1 max_connections=$3 shared_buffers=$4
 	PORT=$2
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/credit-$name.XXXXXX")
+	WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/credit-$name.XXXXXX")
 	DATA=$WORK/data
 	trap cleanup EXIT
-	trap 'exit 130' INT TERM
+	trap 'exit 130' INT TERM HUP PIPE	# PIPE: a closed stdout still stops the cluster
 
 	if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$WORK"; else sudo chown postgres:postgres "$WORK"; fi
 	chmod 755 "$WORK"			# the socket lives here; the data directory is 0700

@@ -14,13 +14,16 @@
 #
 # Environment:
 #   BENCH_SECONDS    duration of one pgbench run (default 15)
-#   BENCH_ROUNDS     rounds of the interleaved variants (default 3)
+#   BENCH_ROUNDS     rounds of the interleaved variants (default 3; also the
+#                    scorecard part's rounds)
 #   BENCH_PORT       port of the throwaway cluster (default 5499; the next free
 #                    one is taken when it is busy)
 #   BENCH_CLIENTS    client counts (default "1 8")
 #   BENCH_SCENARIOS  scenarios (default "distinct hot")
-#   BENCH_PARTS      parts to run (default "orders receivables"); receivables
-#                    is bench/receivables.sh (its own cluster, see there)
+#   BENCH_PARTS      parts to run (default "orders receivables scorecard");
+#                    receivables is bench/receivables.sh, scorecard
+#                    bench/scorecard.sh (each its own cluster, see there)
+#   BENCH_DIR        where the throwaway clusters are made (bench/cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +32,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-5499}
 CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
 SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
-PARTS=${BENCH_PARTS:-"orders receivables"}
+PARTS=${BENCH_PARTS:-"orders receivables scorecard"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
 CREDIT_LIMIT=1e12		# far above what a run can add (hot customer: < 1e9), so no order is refused
@@ -40,17 +43,27 @@ done
 
 for part in $PARTS; do
 	case $part in
-		orders|receivables) ;;
-		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables)" >&2; exit 2 ;;
+		orders|receivables|scorecard) ;;
+		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables, scorecard)" >&2; exit 2 ;;
 	esac
 done
 
 # the extension built and installed from this tree
 bash test/setup.sh build
 
+# the parts with clusters of their own, after the order part (if any)
+other_parts() {
+	if [[ " $PARTS " == *" receivables "* ]]; then
+		BENCH_NO_BUILD=1 bash bench/receivables.sh
+	fi
+	if [[ " $PARTS " == *" scorecard "* ]]; then
+		BENCH_NO_BUILD=1 bash bench/scorecard.sh
+	fi
+}
+
 if [[ " $PARTS " != *" orders "* ]]; then
-	[[ " $PARTS " == *" receivables "* ]] || exit 0
-	BENCH_NO_BUILD=1 exec bash bench/receivables.sh
+	other_parts
+	exit 0
 fi
 
 . bench/cluster.sh
@@ -235,9 +248,9 @@ if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare ratios, not absolute TPS)"
 
-# ---------------------------------------------------------------- receivables
-if [[ " $PARTS " == *" receivables "* ]]; then
+# ---------------------------------------------------------------- receivables, scorecard
+if [[ " $PARTS " == *" receivables "* || " $PARTS " == *" scorecard "* ]]; then
 	as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 	started=no
-	BENCH_NO_BUILD=1 bash bench/receivables.sh
+	other_parts
 fi

@@ -22,15 +22,27 @@ CREATE TABLE credit.attachments (
 	attached_by		text NOT NULL DEFAULT CURRENT_USER,
 	role			text NOT NULL DEFAULT 'orders',
 	builtin			boolean NOT NULL DEFAULT false,
+	over_limit		text NOT NULL DEFAULT 'reject',
+	key_column		name,
+	held_status		text,
+	release_status	text,
+	rejected_status	text,
 	CONSTRAINT attachments_role_check
 		CHECK (role OPERATOR(pg_catalog.=) ANY ('{orders,receivables,payments}'::text[])),
 	CONSTRAINT attachments_status_check
 		CHECK ((status_column IS NULL) OPERATOR(pg_catalog.=)
-			   (open_statuses IS NULL))
+			   (open_statuses IS NULL)),
+	CONSTRAINT attachments_over_limit_check
+		CHECK (over_limit OPERATOR(pg_catalog.=) ANY ('{reject,hold,warn}'::text[])
+			   AND (over_limit OPERATOR(pg_catalog.=) 'reject' OR role OPERATOR(pg_catalog.=) 'orders')
+			   AND (over_limit OPERATOR(pg_catalog.=) 'reject' OR key_column IS NOT NULL)
+			   AND ((over_limit OPERATOR(pg_catalog.=) 'hold') OPERATOR(pg_catalog.=)
+					(held_status IS NOT NULL AND release_status IS NOT NULL
+					 AND rejected_status IS NOT NULL AND status_column IS NOT NULL)))
 );
 
 COMMENT ON TABLE credit.attachments IS
-'Tables whose rows count as credit exposure, and which columns hold the customer, amount and status. role orders: increases are checked against the limit; receivables: counted, not checked; payments: lower exposure. builtin rows are the extension''s own ledger tables. Maintained by credit.attach_orders, credit.attach_receivables and credit.detach_orders.';
+'Tables whose rows count as credit exposure, and which columns hold the customer, amount and status. role orders: increases are checked against the limit; receivables: counted, not checked; payments: lower exposure. builtin rows are the extension''s own ledger tables. over_limit (orders): reject, hold (write held_status, open a release application) or warn. Maintained by credit.attach_orders, credit.attach_receivables and credit.detach_orders.';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT builtin');
 
@@ -108,7 +120,12 @@ CREATE FUNCTION credit.attach_table(orders regclass,
 									open_statuses text[],
 									role text,
 									builtin boolean DEFAULT false,
-									update_of name[] DEFAULT NULL)
+									update_of name[] DEFAULT NULL,
+									over_limit text DEFAULT 'reject',
+									key_column name DEFAULT NULL,
+									held_status text DEFAULT NULL,
+									release_status text DEFAULT NULL,
+									rejected_status text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -156,6 +173,35 @@ BEGIN
 			USING ERRCODE = '22023';
 	END IF;
 
+	IF over_limit IS NULL OR over_limit OPERATOR(pg_catalog.<>) ALL ('{reject,hold,warn}'::text[]) THEN
+		RAISE EXCEPTION 'over_limit must be reject, hold or warn, not %', COALESCE(over_limit, 'NULL')
+			USING ERRCODE = '22023';
+	END IF;
+	IF over_limit OPERATOR(pg_catalog.<>) 'reject' THEN
+		IF key_column IS NULL THEN
+			RAISE EXCEPTION 'over_limit % needs key_column: the column that identifies an order', over_limit
+				USING ERRCODE = '22023';
+		END IF;
+		IF over_limit OPERATOR(pg_catalog.=) 'hold' AND
+		   (status_column IS NULL OR held_status IS NULL OR rejected_status IS NULL) THEN
+			RAISE EXCEPTION 'over_limit hold needs status_column, held_status and rejected_status'
+				USING ERRCODE = '22023',
+					  HINT = 'A held order is one with the held status; the release writes release_status (default: the first open status), a rejection rejected_status.';
+		END IF;
+		IF over_limit OPERATOR(pg_catalog.=) 'hold' THEN
+			release_status := COALESCE(release_status, open_statuses[1]);
+			IF held_status OPERATOR(pg_catalog.=) ANY (open_statuses)
+			   OR rejected_status OPERATOR(pg_catalog.=) ANY (open_statuses) THEN
+				RAISE EXCEPTION 'held_status and rejected_status must not be open statuses'
+					USING ERRCODE = '22023';
+			END IF;
+			IF release_status OPERATOR(pg_catalog.<>) ALL (open_statuses) THEN
+				RAISE EXCEPTION 'release_status "%" must be one of the open statuses', release_status
+					USING ERRCODE = '22023';
+			END IF;
+		END IF;
+	END IF;
+
 	PERFORM credit.require_read_committed('credit.attach_orders');
 
 	/* the same lock CREATE TRIGGER takes: no writer runs while we count */
@@ -187,15 +233,36 @@ BEGIN
 					  HINT = 'Statuses may be text, varchar, an enum or an integer type.';
 		END IF;
 		/* every open status must be a value of the column's type */
-		FOREACH s IN ARRAY open_statuses LOOP
+		FOREACH s IN ARRAY open_statuses OPERATOR(pg_catalog.||)
+						   ARRAY[held_status, release_status, rejected_status] LOOP
+			CONTINUE WHEN s IS NULL;
 			EXECUTE pg_catalog.format('SELECT %L::%s', s, st_type);
 		END LOOP;
 	END IF;
+	IF key_column IS NOT NULL THEN
+		PERFORM credit.column_type(orders, key_column);
+		/* the key must identify one row: a unique index on exactly that column */
+		IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+						 JOIN pg_catalog.pg_attribute a
+						   ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+						  AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+						WHERE i.indrelid OPERATOR(pg_catalog.=) orders
+						  AND i.indisunique AND i.indnkeyatts OPERATOR(pg_catalog.=) 1
+						  AND i.indpred IS NULL AND i.indexprs IS NULL
+						  AND a.attname OPERATOR(pg_catalog.=) key_column) THEN
+			RAISE EXCEPTION 'key column "%" of "%" is not unique', key_column, orders
+				USING ERRCODE = '42P10', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = key_column,
+					  HINT = 'Use the primary key, or a column with a unique index of its own.';
+		END IF;
+	END IF;
 
 	INSERT INTO credit.attachments (orders, customer_column, amount_column,
-									status_column, open_statuses, role, builtin)
+									status_column, open_statuses, role, builtin,
+									over_limit, key_column, held_status, release_status,
+									rejected_status)
 	VALUES (orders, customer_column, amount_column, status_column, open_statuses,
-			role, builtin)
+			role, builtin, over_limit, key_column, held_status, release_status,
+			rejected_status)
 	RETURNING * INTO att;
 
 	EXECUTE pg_catalog.format(
@@ -254,17 +321,24 @@ CREATE FUNCTION credit.attach_orders(orders regclass,
 									 customer_column name,
 									 amount_column name,
 									 status_column name DEFAULT NULL,
-									 open_statuses text[] DEFAULT NULL)
+									 open_statuses text[] DEFAULT NULL,
+									 over_limit text DEFAULT 'reject',
+									 key_column name DEFAULT NULL,
+									 held_status text DEFAULT NULL,
+									 release_status text DEFAULT NULL,
+									 rejected_status text DEFAULT NULL)
 RETURNS void
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT credit.attach_table(orders, customer_column, amount_column,
-							   status_column, open_statuses, 'orders');
+							   status_column, open_statuses, 'orders', false, NULL,
+							   over_limit, key_column, held_status, release_status,
+							   rejected_status);
 END;
 
-COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[]) IS
-'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there.';
+COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text) IS
+'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded).';
 
 CREATE FUNCTION credit.attach_receivables(invoices regclass,
 										  customer_column name,

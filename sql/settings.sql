@@ -13,6 +13,7 @@ CREATE TABLE credit.settings (
 	dunning_lifts_status boolean NOT NULL DEFAULT true,
 	dunning_max_attempts integer NOT NULL DEFAULT 5,
 	dunning_retry_delay interval NOT NULL DEFAULT '5 minutes',
+	auto_new_limit_application boolean NOT NULL DEFAULT false,
 	CONSTRAINT settings_singleton_check CHECK (singleton),
 	CONSTRAINT settings_aging_basis_check
 		CHECK (aging_basis OPERATOR(pg_catalog.=) ANY ('{due_date,invoice_date}'::text[])),
@@ -32,5 +33,8 @@ COMMENT ON COLUMN credit.settings.dunning_max_attempts IS
 'A queued reminder whose delivery failed this many times is given up (status dead).';
 COMMENT ON COLUMN credit.settings.dunning_retry_delay IS
 'Delay before the first retry of a failed delivery; doubled after each further failure.';
+
+COMMENT ON COLUMN credit.settings.auto_new_limit_application IS
+'A new account inserted with credit_limit 0 gets a draft new-limit application.';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.settings', '');

@@ -266,7 +266,7 @@ credit_record_status_change(const char *customer_key, CreditStatus old_status,
 	static SPIPlanPtr plan = NULL;
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	char	   *changed_by = GetUserNameFromId(GetUserId(), false);
+	char	   *changed_by = GetUserNameFromId(credit_actor_id(), false);
 	StringInfoData payload;
 	int			rc;
 	CreditUserSave save;

@@ -36,6 +36,25 @@ _PG_init(void)
 	MarkGUCPrefixReserved("credit");
 }
 
+/*
+ * The role on whose behalf the extension acts.  When credit_become_owner
+ * switches to the schema owner, the user it switched from is remembered as
+ * the actor, so that status changes and audit rows written in that context
+ * name the person, not the owner.  The remembered actor counts only while
+ * the current user is still that owner: after an error unwinds the switch,
+ * PostgreSQL restores the user and the stale value is ignored.
+ */
+static Oid	credit_actor = InvalidOid;
+static Oid	credit_actor_owner = InvalidOid;
+
+Oid
+credit_actor_id(void)
+{
+	if (OidIsValid(credit_actor) && GetUserId() == credit_actor_owner)
+		return credit_actor;
+	return GetUserId();
+}
+
 /* switch to the owner of schema credit for internal queries */
 void
 credit_become_owner(CreditUserSave *save)
@@ -50,6 +69,10 @@ credit_become_owner(CreditUserSave *save)
 	ReleaseSysCache(tup);
 
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	save->actor = credit_actor;
+	save->actor_owner = credit_actor_owner;
+	credit_actor = credit_actor_id();
+	credit_actor_owner = owner;
 	SetUserIdAndSecContext(owner, save->sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -59,4 +82,6 @@ void
 credit_restore_user(const CreditUserSave *save)
 {
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+	credit_actor = save->actor;
+	credit_actor_owner = save->actor_owner;
 }

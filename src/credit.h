@@ -63,14 +63,19 @@ typedef struct CreditUserSave
 {
 	Oid			userid;
 	int			sec_context;
+	Oid			actor;
+	Oid			actor_owner;
 } CreditUserSave;
 
+extern Oid	credit_actor_id(void);
 extern void credit_become_owner(CreditUserSave *save);
 extern void credit_restore_user(const CreditUserSave *save);
 
 /* exposure.c: the ledger */
 extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);
+extern ErrorData *credit_try_apply_changes(CreditChange *changes, int nchanges,
+										   const CreditSource *source);
 
 /* accounts.c: status rules shared by the ledger and the accounts trigger */
 typedef struct CreditAccountValues

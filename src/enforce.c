@@ -16,6 +16,18 @@
  * exposure summed in a snapshot taken then (not the statement's, which may
  * predate the wait for the lock) is exact, and it is released.
  *
+ * Over-limit policy (orders only).  reject: a refused increase raises
+ * CR001/CR002 (the default).  hold: the change is tried in a subtransaction
+ * (credit_try_apply_changes); on refusal the old row's contribution, if
+ * any, is released, and credit.hold_order (sql/holds.sql) writes the held
+ * status to the row and opens an order-release application; the nested
+ * UPDATE that writes the status is skipped here (the open amount was never
+ * counted).  warn: on refusal the change is applied unchecked and
+ * credit.record_overlimit_warning records and announces it.  Releasing an
+ * approved held order runs its UPDATE through credit_held_order_update,
+ * which marks that row so its increase is applied unchecked: an approved
+ * overrun.
+ *
  * How a table is attached is read once per backend from credit.attachments
  * and cached by relation OID; any relcache invalidation of the table
  * (ALTER TABLE, CREATE or DROP TRIGGER, detach) drops the cache entry, so
@@ -31,6 +43,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -45,6 +58,20 @@
 
 PG_FUNCTION_INFO_V1(credit_enforce_orders);
 PG_FUNCTION_INFO_V1(credit_enforce_orders_truncate);
+PG_FUNCTION_INFO_V1(credit_held_order_update);
+
+typedef enum OverLimit
+{
+	OVER_LIMIT_REJECT,
+	OVER_LIMIT_HOLD,
+	OVER_LIMIT_WARN
+} OverLimit;
+
+/* the order row being held or released by this backend, if any */
+static Oid	holding_relid = InvalidOid;
+static char *holding_key = NULL;
+static Oid	releasing_relid = InvalidOid;
+static char *releasing_key = NULL;
 
 /* how one attached table is read; lives in CacheMemoryContext */
 typedef struct OrdersTable
@@ -61,6 +88,9 @@ typedef struct OrdersTable
 	char	  **open_statuses;
 	bool		negative;		/* rows lower exposure (payments) */
 	bool		check_limit;	/* increases are checked (orders) */
+	OverLimit	over_limit;		/* what a refused increase does */
+	AttrNumber	key_att;		/* order key (hold, warn), or invalid */
+	FmgrInfo	key_out;
 	const char *what;			/* "order", "invoice", "payment" */
 	MemoryContext cxt;			/* owns the strings above */
 } OrdersTable;
@@ -146,7 +176,8 @@ load_orders_table(Relation rel, OrdersTable *entry)
 	{
 		SPIPlanPtr	p = SPI_prepare("SELECT customer_column::pg_catalog.text, "
 									"amount_column::pg_catalog.text, "
-									"status_column::pg_catalog.text, open_statuses, role "
+									"status_column::pg_catalog.text, open_statuses, role, "
+									"over_limit, key_column::pg_catalog.text "
 									"FROM credit.attachments "
 									"WHERE orders OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
@@ -193,6 +224,21 @@ load_orders_table(Relation rel, OrdersTable *entry)
 		entry->check_limit = strcmp(role, "orders") == 0;
 		entry->what = strcmp(role, "orders") == 0 ? "order"
 			: strcmp(role, "receivables") == 0 ? "invoice" : "payment";
+	}
+	{
+		char	   *policy = SPI_getvalue(tup, tdesc, 6);
+		char	   *key_column = SPI_getvalue(tup, tdesc, 7);
+
+		entry->over_limit = strcmp(policy, "hold") == 0 ? OVER_LIMIT_HOLD :
+			strcmp(policy, "warn") == 0 ? OVER_LIMIT_WARN : OVER_LIMIT_REJECT;
+		entry->key_att = InvalidAttrNumber;
+		if (key_column != NULL)
+		{
+			entry->key_att = find_column(rel, key_column);
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->key_att - 1)->atttypid,
+							  &outfunc, &varlena);
+			fmgr_info_cxt(outfunc, &entry->key_out, entry->cxt);
+		}
 	}
 	entry->status_att = InvalidAttrNumber;
 	entry->nopen = 0;
@@ -363,6 +409,99 @@ column_unchanged(TupleDesc desc, AttrNumber att, HeapTuple a, HeapTuple b)
 	return datumIsEqual(ad, bd, attr->attbyval, attr->attlen);
 }
 
+/* the order key of a row of a hold or warn table, in text form */
+static char *
+row_key(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (t->key_att == InvalidAttrNumber)
+		return NULL;
+	d = heap_getattr(tuple, t->key_att, desc, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("order in \"%s\" has no key", RelationGetRelationName(rel)),
+				 errdetail("Column \"%s\" is null; an order that may be held needs its key.",
+						   NameStr(TupleDescAttr(desc, t->key_att - 1)->attname)),
+				 errtablecol(rel, t->key_att)));
+	return OutputFunctionCall(&t->key_out, d);
+}
+
+/* run one internal SQL call as the owner of schema credit */
+static void
+run_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *args)
+{
+	CreditUserSave save;
+	int			rc;
+
+	credit_become_owner(&save);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "credit: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
+}
+
+/*
+ * An increase was refused on a hold or warn table.  hold: release what the
+ * old row counted, then have the row held (its status written by a nested
+ * UPDATE that this trigger skips) and a release application opened.  warn:
+ * apply the changes unchecked and record the warning.
+ */
+static void
+over_limit(Relation rel, OrdersTable *t, CreditChange *changes, int n,
+		   bool old_counted, const char *key, Numeric amount,
+		   const char *customer, ErrorData *refusal, const CreditSource *source)
+{
+	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[7];
+
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	args[2] = CStringGetTextDatum(customer);
+	args[3] = NumericGetDatum(amount);
+	args[4] = CStringGetTextDatum(unpack_sql_state(refusal->sqlerrcode));
+	args[5] = CStringGetTextDatum(refusal->message ? refusal->message : "");
+	args[6] = CStringGetTextDatum(GetUserNameFromId(credit_actor_id(), false));
+
+	if (t->over_limit == OVER_LIMIT_WARN)
+	{
+		for (int i = 0; i < n; i++)
+			changes[i].check = false;
+		credit_apply_changes(changes, n, source);
+		run_as_owner("SELECT credit.record_overlimit_warning($1, $2, $3, $4, $5, $6, $7)",
+					 7, argtypes, args);
+		return;
+	}
+
+	/* hold: the old row's contribution goes; the new one never came */
+	if (old_counted)
+	{
+		CreditChange release = changes[0];
+
+		release.check = false;
+		credit_apply_changes(&release, 1, source);
+	}
+	holding_relid = RelationGetRelid(rel);
+	holding_key = pstrdup(key);
+	PG_TRY();
+	{
+		run_as_owner("SELECT credit.hold_order($1, $2, $3, $4, $5, $6, $7)",
+					 7, argtypes, args);
+	}
+	PG_FINALLY();
+	{
+		holding_relid = InvalidOid;
+		holding_key = NULL;
+	}
+	PG_END_TRY();
+}
+
 Datum
 credit_enforce_orders(PG_FUNCTION_ARGS)
 {
@@ -417,6 +556,11 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		 column_unchanged(desc, t->status_att, oldrow, newrow)))
 		return PointerGetDatum(NULL);
 
+	/* this row is being held: its open amount was never counted */
+	if (holding_relid == RelationGetRelid(rel) && newrow &&
+		strcmp(row_key(rel, t, newrow, desc), holding_key) == 0)
+		return PointerGetDatum(NULL);
+
 	/* the old row's contribution goes, the new row's comes */
 	if (oldrow && row_is_open(t, oldrow, desc))
 	{
@@ -439,9 +583,122 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 	}
 	source.rel = rel;
 	source.what = t->what;
-	if (n > 0)
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	/* an approved release: the increase counts even past the limit */
+	if (releasing_relid == RelationGetRelid(rel) && newrow &&
+		strcmp(row_key(rel, t, newrow, desc), releasing_key) == 0)
+	{
+		for (int i = 0; i < n; i++)
+			changes[i].check = false;
 		credit_apply_changes(changes, n, &source);
+		return PointerGetDatum(NULL);
+	}
+
+	if (t->over_limit != OVER_LIMIT_REJECT && newrow && changes[n - 1].check)
+	{
+		/* copies: the ledger sorts and merges the array it is given */
+		CreditChange tried[2];
+		bool		old_counted = oldrow && row_is_open(t, oldrow, desc);
+		Numeric		amount = row_amount(t, newrow, desc);
+		char	   *customer = row_customer(rel, t, newrow, desc);
+		char	   *key = row_key(rel, t, newrow, desc);
+		ErrorData  *refusal;
+
+		memcpy(tried, changes, sizeof(CreditChange) * n);
+		refusal = credit_try_apply_changes(tried, n, &source);
+		if (refusal != NULL)
+			over_limit(rel, t, changes, n, old_counted, key, amount, customer,
+					   refusal, &source);
+		return PointerGetDatum(NULL);
+	}
+	credit_apply_changes(changes, n, &source);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * credit.held_order_update(application_id, decision): writes the decided
+ * status to the held order of an order-release application, as the owner
+ * of schema credit (the approver needs no right on the application's order
+ * table), and only when the decision is the application's: 'release' for
+ * an approved application, 'reject' for a rejected or withdrawn one, with
+ * the order still held.  A release marks the row so that the trigger
+ * applies its increase unchecked: the approved overrun.  Returns the
+ * number of order rows changed (0: the application changed the row).
+ */
+Datum
+credit_held_order_update(PG_FUNCTION_ARGS)
+{
+	int64		application_id = PG_GETARG_INT64(0);
+	char	   *decision = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		release = strcmp(decision, "release") == 0;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	uint64		processed = 0;
+	char	   *stmt;
+	Oid			relid;
+	char	   *key;
+	bool		isnull;
+	int			rc;
+	CreditUserSave save;
+
+	if (!release && strcmp(decision, "reject") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("decision must be release or reject, not \"%s\"", decision)));
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	credit_become_owner(&save);
+	args[0] = Int64GetDatum(application_id);
+	args[1] = CStringGetTextDatum(release ? "{approved}" : "{rejected,withdrawn}");
+	rc = SPI_execute_with_args("SELECT h.orders, h.order_key,"
+							   " credit.order_status_update(t, h.order_key, t.held_status,"
+							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}'"
+							   "   THEN t.release_status ELSE t.rejected_status END)"
+							   " FROM credit.held_orders h"
+							   " JOIN credit.applications a"
+							   "   ON a.application_id OPERATOR(pg_catalog.=) h.application_id"
+							   " JOIN credit.attachments t ON t.orders OPERATOR(pg_catalog.=) h.orders"
+							   " WHERE h.application_id OPERATOR(pg_catalog.=) $1"
+							   " AND h.state OPERATOR(pg_catalog.=) 'held'"
+							   " AND a.state OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
+							   " FOR UPDATE OF h",
+							   2, argtypes, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "credit: reading the held order failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("application " INT64_FORMAT " has no held order to %s", application_id,
+						decision),
+				 errdetail("The application must be %s and its order still held, its table attached.",
+						   release ? "approved" : "rejected or withdrawn")));
+	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	stmt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (release)
+	{
+		releasing_relid = relid;
+		releasing_key = key;
+	}
+	PG_TRY();
+	{
+		rc = SPI_execute(stmt, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "credit: updating the held order failed: %s", SPI_result_code_string(rc));
+		processed = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		releasing_relid = InvalidOid;
+		releasing_key = NULL;
+	}
+	PG_END_TRY();
+	credit_restore_user(&save);
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	PG_RETURN_INT64((int64) processed);
 }
 
 /*

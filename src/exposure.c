@@ -43,6 +43,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "compat.h"
@@ -422,4 +423,47 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 		apply_one(rel, index, &changes[i], source);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
+}
+
+/*
+ * Apply a set of changes, but return a refusal (CR001 limit exceeded, CR002
+ * account stopped) instead of raising it: the changes run in a
+ * subtransaction that is rolled back on refusal, so nothing of them stays,
+ * and the row locks taken for them are released with it.  Any other error
+ * is raised.  Returns NULL when the changes were applied.  Used for order
+ * tables whose over-limit policy is hold or warn.
+ */
+ErrorData *
+credit_try_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *refusal = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		credit_apply_changes(changes, nchanges, source);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_CREDIT_LIMIT_EXCEEDED &&
+			edata->sqlerrcode != ERRCODE_CREDIT_ACCOUNT_STOPPED)
+			ReThrowError(edata);
+		refusal = edata;
+	}
+	PG_END_TRY();
+	return refusal;
 }

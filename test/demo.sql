@@ -167,5 +167,61 @@ SELECT credit.new_scorecard_version(1) AS draft;
 UPDATE credit.scorecard_grades SET min_score = 35 WHERE scorecard_id = 2 AND grade = 'C';
 SELECT * FROM credit.compare_scorecards(2, NULL, DATE '2026-11-30');
 
+\echo '== approvals: positions held by roles, rules as data (up to 50,000: finance review, then the sales director)'
+CREATE ROLE demo_sales;
+CREATE ROLE demo_finance;
+CREATE ROLE demo_director;
+GRANT USAGE ON SCHEMA credit, sales TO demo_sales, demo_finance, demo_director;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA credit TO demo_sales, demo_finance, demo_director;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA sales TO demo_sales;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA sales TO demo_sales;
+INSERT INTO credit.positions (position, description, superior)
+VALUES ('cfo', 'Chief financial officer', NULL),
+	   ('sales_director', 'Sales director', 'cfo'),
+	   ('finance_review', 'Credit analyst, finance', 'cfo');
+INSERT INTO credit.position_members VALUES ('finance_review', 'demo_finance'), ('sales_director', 'demo_director');
+INSERT INTO credit.approval_rules (rule_id, kinds, amount_up_to, description)
+VALUES (1, '{new_limit,limit_change,temp_limit,order_release}', 50000, 'up to 50,000');
+INSERT INTO credit.approval_rule_steps (rule_id, step_no, position, deadline)
+VALUES (1, 1, 'finance_review', '1 day'), (1, 2, 'sales_director', '2 days');
+
+\echo '== the EDI feed''s order table holds over-limit orders instead of rejecting them'
+CREATE TABLE sales.edi_orders (
+	edi_no		integer PRIMARY KEY,
+	cust_id		bigint NOT NULL,
+	total		numeric(14,2) NOT NULL,
+	state		text NOT NULL DEFAULT 'open'
+);
+GRANT SELECT, INSERT, UPDATE ON sales.edi_orders TO demo_sales;
+SELECT credit.attach_orders('sales.edi_orders', 'cust_id', 'total', 'state', '{open}',
+							over_limit => 'hold', key_column => 'edi_no',
+							held_status => 'credit_hold', rejected_status => 'cancelled');
+SET ROLE demo_sales;
+INSERT INTO sales.edi_orders (edi_no, cust_id, total) VALUES (501, 1002, 1000.00), (502, 1002, 6000.00);
+RESET ROLE;
+SELECT edi_no, cust_id, total, state FROM sales.edi_orders ORDER BY edi_no;
+SELECT customer_key, held_orders, blocked_amount FROM credit.blocked_orders;
+SELECT application_id, kind, customer_key, state, route_amount, reason FROM credit.applications;
+
+\echo '== the finance reviewer and then the sales director approve the release'
+SET ROLE demo_finance;
+SELECT application_id, kind, customer_key, approver_position, route_amount FROM credit.my_tasks();
+SELECT application_id, state FROM credit.approve(1, 'good payer, seasonal peak');
+RESET ROLE;
+SET ROLE demo_director;
+SELECT application_id, state FROM credit.approve(1, 'approved for the peak');
+RESET ROLE;
+SELECT edi_no, state FROM sales.edi_orders ORDER BY edi_no;
+SELECT order_key, amount, state, overrun FROM credit.held_orders;
+SELECT customer_key, credit_limit, exposure, status FROM credit.account_balances WHERE customer_key = '1002';
+
+\echo '== the audit trail of the release: who did what, hash-chained, and verified'
+SELECT chain, chain_seq, table_name, operation, acting_role,
+	   COALESCE(after->>'state', after->>'new_status') AS new_state, comment
+  FROM credit.audit_log
+ WHERE chain IN ('application:1', 'account:1002') AND table_name <> 'accounts'
+ ORDER BY audit_id;
+SELECT count(*) AS broken_links FROM credit.verify_audit();
+
 \echo '== reconcile: stored exposure agrees with orders, invoices and payments (no rows)'
 SELECT * FROM credit.reconcile();
