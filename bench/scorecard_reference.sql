@@ -249,15 +249,18 @@ BEGIN
 			   s.reasons,
 			   CASE s.limit_action WHEN 'apply' THEN now() END
 		  FROM s
+		  LEFT JOIN (SELECT o.customer_key, o.grade, o.current_limit, o.proposed_limit,
+							o.current_term, o.proposed_term
+					   FROM bench.limit_requests o WHERE o.state = 'open') o
+			ON o.customer_key = s.customer_key
 		 WHERE s.limit_action = 'apply'
 			OR (s.limit_action = 'request'
-				AND NOT EXISTS (SELECT 1 FROM bench.limit_requests o
-								 WHERE o.customer_key = s.customer_key AND o.state = 'open'
-								   AND (o.grade, o.current_limit, o.proposed_limit,
-										o.current_term, o.proposed_term)
-									   IS NOT DISTINCT FROM
-									   (s.grade, s.current_limit, s.recommended_limit,
-										s.current_term, s.recommended_term)))
+				AND (o.customer_key IS NULL
+					 OR (o.grade, o.current_limit, o.proposed_limit,
+						 o.current_term, o.proposed_term)
+						IS DISTINCT FROM
+						(s.grade, s.current_limit, s.recommended_limit,
+						 s.current_term, s.recommended_term)))
 		ON CONFLICT (customer_key) WHERE state = 'open' DO UPDATE
 		   SET scorecard_id = EXCLUDED.scorecard_id, as_of = EXCLUDED.as_of,
 			   grade = EXCLUDED.grade, score = EXCLUDED.score,

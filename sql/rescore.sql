@@ -64,8 +64,7 @@ CREATE TABLE credit.customer_grades (
 	reasons			text[] NOT NULL,
 	scored_on		date NOT NULL,
 	scored_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-CREATE INDEX customer_grades_grade_idx ON credit.customer_grades (grade);
+) WITH (fillfactor = 50);	/* rescore rewrites every row daily: keep it HOT (no index on grade) */
 
 COMMENT ON TABLE credit.customer_grades IS
 'Each account''s current grade, score and recommendation, kept by credit.rescore.';
