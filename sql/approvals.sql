@@ -118,7 +118,10 @@ CREATE TABLE credit.approval_rules (
 	CONSTRAINT approval_rules_range_check
 		CHECK (amount_up_to OPERATOR(pg_catalog.>) amount_above),
 	CONSTRAINT approval_rules_statuses_check
-		CHECK (statuses OPERATOR(pg_catalog.<@) '{none,ok,watch,hold,stop}'::text[])
+		CHECK (statuses OPERATOR(pg_catalog.<@) '{none,ok,watch,hold,stop}'::text[]
+			   AND pg_catalog.cardinality(statuses) OPERATOR(pg_catalog.>) 0),
+	CONSTRAINT approval_rules_grades_check
+		CHECK (pg_catalog.cardinality(grades) OPERATOR(pg_catalog.>) 0)
 );
 
 COMMENT ON TABLE credit.approval_rules IS
@@ -491,7 +494,10 @@ BEGIN
 						   THEN pg_catalog.format('"%s" already acted on it; step %s is pending.', earlier, s.step_no)
 						   ELSE pg_catalog.format('Step %s is pending.', s.step_no) END;
 	END IF;
-	IF a.requester OPERATOR(pg_catalog.=) CURRENT_USER THEN
+	IF a.requester OPERATOR(pg_catalog.=) CURRENT_USER
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) a.requester
+					 AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER')) THEN
 		RAISE EXCEPTION 'role "%" cannot % its own application %', CURRENT_USER, action,
 			a.application_id
 			USING ERRCODE = '42501', HINT = 'Segregation of duties: another approver must act.';
@@ -535,7 +541,8 @@ BEGIN
 	   SET state = $2, decided_at = pg_catalog.now(), decision_comment = $3
 	 WHERE x.application_id OPERATOR(pg_catalog.=) $1
 	RETURNING * INTO a;
-	IF a.limit_request_id IS NOT NULL THEN
+	/* a withdrawn application leaves its limit request open for another */
+	IF a.limit_request_id IS NOT NULL AND $2 OPERATOR(pg_catalog.<>) 'withdrawn' THEN
 		UPDATE credit.limit_requests r
 		   SET state = CASE $2 WHEN 'approved' THEN 'approved' ELSE 'rejected' END,
 			   decided_at = pg_catalog.now(), updated_at = pg_catalog.now()
@@ -547,7 +554,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION credit.application_close(bigint, text, text) IS
-'Ends an application (approved, rejected, withdrawn): skips the remaining steps and settles the adopted limit request.';
+'Ends an application (approved, rejected, withdrawn): skips the remaining steps and settles the adopted limit request (approved or rejected; a withdrawn application leaves it open).';
 
 /* write an approved application back to the account, in this transaction */
 CREATE FUNCTION credit.application_write_back(a credit.applications)
@@ -561,6 +568,12 @@ BEGIN
 			UPDATE credit.accounts x SET credit_limit = a.requested_limit
 			 WHERE x.customer_key OPERATOR(pg_catalog.=) a.customer_key;
 		WHEN 'temp_limit' THEN
+			IF a.temp_until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+				RAISE EXCEPTION 'the temporary limit window of application % has ended (%)',
+					a.application_id, a.temp_until
+					USING ERRCODE = '22023',
+						  HINT = 'Reject it, and apply again with a window in the future.';
+			END IF;
 			UPDATE credit.accounts x
 			   SET temp_limit = a.requested_temp_limit, temp_limit_from = a.temp_from,
 				   temp_limit_until = a.temp_until
@@ -702,6 +715,9 @@ BEGIN ATOMIC
 	  JOIN credit.applications a ON a.application_id OPERATOR(pg_catalog.=) s.application_id
 	 WHERE s.state OPERATOR(pg_catalog.=) 'pending'
 	   AND a.requester OPERATOR(pg_catalog.<>) CURRENT_USER
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+						WHERE r.rolname OPERATOR(pg_catalog.=) a.requester
+						  AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
 	   AND (credit.acts_for(s.position)
 			OR (s.escalate_to IS NOT NULL AND credit.acts_for(s.escalate_to)))
 	   AND NOT EXISTS (SELECT 1 FROM credit.application_steps e
@@ -764,14 +780,14 @@ END;
 $$;
 
 COMMENT ON FUNCTION credit.escalate_overdue(timestamptz) IS
-'For the scheduler: every pending step past its deadline at as_of moves to its escalation target (whose superior becomes the next target), with a new deadline, and is announced. Steps without a target stay and are reported by the deadlines view.';
+'For the scheduler: every pending step past its deadline at as_of moves to its escalation target (whose superior becomes the next target), with a new deadline, and is announced. A step without a target stays where it is, overdue.';
 
 /*
  * A new account opened without a limit (a CRM creating the customer when a
  * deal is won) gets a draft new-limit application when
  * credit.settings.auto_new_limit_application is on: the requester is the
- * role that opened the account, the requested limit the recommendation of
- * the customer's grade if scored, else NULL for the requester to fill in.
+ * role that opened the account; the requested limit is left NULL for the
+ * requester to fill in before submitting.
  */
 CREATE FUNCTION credit.open_new_limit_application()
 RETURNS trigger

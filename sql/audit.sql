@@ -137,6 +137,22 @@ CREATE TRIGGER audit_log_immutable BEFORE UPDATE OR DELETE ON credit.audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON credit.audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION credit.audit_log_immutable();
 
+/* TRUNCATE fires no row or transition-table trigger: an audited table refuses it */
+CREATE FUNCTION credit.audited_no_truncate()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'table "credit.%" cannot be truncated', TG_TABLE_NAME
+		USING ERRCODE = '55000', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
+			  HINT = 'Its changes are on the audit trail, which TRUNCATE would bypass; delete the rows instead.';
+END;
+$$;
+
+COMMENT ON FUNCTION credit.audited_no_truncate() IS
+'Trigger on every audited table: refuses TRUNCATE (55000), which would bypass the audit trail.';
+
 /* audit a table: three statement triggers, one per event (transition tables need that) */
 CREATE FUNCTION credit.audit_table(tbl regclass, chain_prefix text, key_column name,
 								   watched text DEFAULT NULL,
@@ -163,6 +179,9 @@ BEGIN
 					ELSE 'OLD TABLE AS old_rows NEW TABLE AS new_rows' END,
 			args);
 	END LOOP;
+	EXECUTE pg_catalog.format(
+		'CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON %s '
+		'FOR EACH STATEMENT EXECUTE FUNCTION credit.audited_no_truncate()', tbl);
 END;
 $$;
 
@@ -200,9 +219,13 @@ BEGIN ATOMIC
 	), broken AS (
 		SELECT r.chain, r.chain_seq, r.audit_id,
 			   CASE WHEN r.chain_seq OPERATOR(pg_catalog.<>) (COALESCE(r.prior_seq, 0) OPERATOR(pg_catalog.+) 1)
-					THEN pg_catalog.format('rows %s to %s of the chain are missing',
-										   COALESCE(r.prior_seq, 0) OPERATOR(pg_catalog.+) 1,
-										   r.chain_seq OPERATOR(pg_catalog.-) 1)
+					THEN CASE WHEN (COALESCE(r.prior_seq, 0) OPERATOR(pg_catalog.+) 1)
+								   OPERATOR(pg_catalog.=) (r.chain_seq OPERATOR(pg_catalog.-) 1)
+							  THEN pg_catalog.format('row %s of the chain is missing',
+													 r.chain_seq OPERATOR(pg_catalog.-) 1)
+							  ELSE pg_catalog.format('rows %s to %s of the chain are missing',
+													 COALESCE(r.prior_seq, 0) OPERATOR(pg_catalog.+) 1,
+													 r.chain_seq OPERATOR(pg_catalog.-) 1) END
 					WHEN r.prev_hash IS DISTINCT FROM r.prior_hash
 					THEN 'prev_hash is not the hash of the previous row'
 					WHEN r.hash IS DISTINCT FROM credit.audit_hash(r.prev_hash, r.chain, r.chain_seq,

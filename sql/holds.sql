@@ -42,14 +42,14 @@ CREATE TABLE credit.held_orders (
 	decided_at		timestamptz,
 	overrun			numeric,
 	CONSTRAINT held_orders_state_check
-		CHECK (state OPERATOR(pg_catalog.=) ANY ('{held,released,rejected}'::text[]))
+		CHECK (state OPERATOR(pg_catalog.=) ANY ('{held,released,rejected,cancelled}'::text[]))
 );
 CREATE UNIQUE INDEX held_orders_one_hold ON credit.held_orders (orders, order_key)
 	WHERE state OPERATOR(pg_catalog.=) 'held';
 CREATE INDEX held_orders_customer_idx ON credit.held_orders (customer_key, state);
 
 COMMENT ON TABLE credit.held_orders IS
-'Orders held over the credit limit (attach_orders over_limit => hold): blocked amounts, their release applications, and how each ended (released with its overrun, or rejected).';
+'Orders held over the credit limit (attach_orders over_limit => hold): blocked amounts, their release applications, and how each ended (released with its overrun, rejected, or cancelled: the application moved the order out of its held status or deleted it).';
 COMMENT ON COLUMN credit.held_orders.amount IS 'The order''s amount when it was held: blocked, not counted as exposure.';
 COMMENT ON COLUMN credit.held_orders.overrun IS 'On release: the part of the order above the effective limit, approved as an overrun.';
 COMMENT ON COLUMN credit.held_orders.changed_by IS 'The role whose statement caused the hold or the decision.';
@@ -88,16 +88,27 @@ SELECT h.customer_key, pg_catalog.count(*) AS held_orders, pg_catalog.sum(h.amou
 COMMENT ON VIEW credit.blocked_orders IS
 'Per customer, the orders held over the limit and their blocked amount.';
 
-/* an UPDATE of one order row's status, from the attachment: key and status compared as text */
+/*
+ * an UPDATE of one order row's status, from the attachment: key and status
+ * compared as text; with amount and customer given (a release), only while
+ * the row still has the amount and customer it was held with
+ */
 CREATE FUNCTION credit.order_status_update(att credit.attachments, order_key text,
-										   from_status text, to_status text)
+										   from_status text, to_status text,
+										   amount numeric DEFAULT NULL,
+										   customer text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
 	'UPDATE %s o SET %I = %L WHERE (o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) %L '
 	'AND (o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) %L',
-	($1).orders, ($1).status_column, $4, ($1).key_column, $2, ($1).status_column, $3);
+	($1).orders, ($1).status_column, $4, ($1).key_column, $2, ($1).status_column, $3)
+	OPERATOR(pg_catalog.||)
+	CASE WHEN $5 IS NULL THEN '' ELSE pg_catalog.format(
+		' AND COALESCE((o.%I)::pg_catalog.numeric, 0) OPERATOR(pg_catalog.=) %L::pg_catalog.numeric'
+		' AND (o.%I)::pg_catalog.text OPERATOR(pg_catalog.=) %L',
+		($1).amount_column, $5, ($1).customer_column, $6) END;
 
 /*
  * Called by the order trigger (as the owner of schema credit) when an
@@ -178,7 +189,7 @@ BEGIN
 		SELECT * INTO h FROM credit.held_orders x WHERE x.application_id OPERATOR(pg_catalog.=) $1;
 		RAISE EXCEPTION 'order "%" of "%" is no longer held', h.order_key, h.orders
 			USING ERRCODE = '55000',
-				  DETAIL = 'Its row is gone, or the application changed its status.';
+				  DETAIL = 'Its row is gone, or the application changed its status, amount or customer while it was held.';
 	END IF;
 	SELECT * INTO h FROM credit.held_orders x WHERE x.application_id OPERATOR(pg_catalog.=) $1;
 	SELECT * INTO acct FROM credit.accounts x
@@ -224,6 +235,50 @@ $$;
 
 COMMENT ON FUNCTION credit.reject_held_order(bigint) IS
 'For a rejected or withdrawn order release: writes the table''s rejected status to the held order.';
+
+/*
+ * Called by the order trigger (as the owner of schema credit) when the
+ * application moves a held order out of its held status or deletes it,
+ * other than by the decision of its release application: the hold ends
+ * (cancelled) and its application, if still undecided, is withdrawn.
+ */
+CREATE FUNCTION credit.hold_left(orders regclass, order_key text, actor text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	h credit.held_orders;
+	a credit.applications;
+BEGIN
+	UPDATE credit.held_orders x
+	   SET state = 'cancelled', decided_at = pg_catalog.now(), changed_by = $3
+	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2
+	   AND x.state OPERATOR(pg_catalog.=) 'held'
+	RETURNING * INTO h;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	SELECT * INTO a FROM credit.applications x
+	 WHERE x.application_id OPERATOR(pg_catalog.=) h.application_id FOR UPDATE;
+	IF a.state OPERATOR(pg_catalog.=) ANY ('{draft,pending}'::text[]) THEN
+		PERFORM credit.application_close(a.application_id, 'withdrawn',
+										 'the order left its held status');
+		PERFORM credit.approval_notify(a.application_id, 'withdrawn', ARRAY[]::text[],
+									   ARRAY[a.requester::text],
+									   pg_catalog.format('order "%s" of customer "%s" left its held status; its release application %s is withdrawn',
+														 $2, h.customer_key, a.application_id));
+	END IF;
+	PERFORM pg_catalog.pg_notify('credit_events', pg_catalog.json_build_object(
+		'event', 'hold_cancelled', 'customer_key', h.customer_key, 'orders', $1::text,
+		'order_key', $2, 'amount', h.amount, 'application_id', h.application_id)::text);
+END;
+$$;
+
+COMMENT ON FUNCTION credit.hold_left(regclass, text, text) IS
+'Internal, called by the order trigger: a held order left its held status (or was deleted) by the application''s own change; the hold is cancelled and its application withdrawn.';
+
+REVOKE EXECUTE ON FUNCTION credit.hold_left(regclass, text, text) FROM PUBLIC;
 
 /* called by the order trigger (as the owner of schema credit) on a warn table */
 CREATE FUNCTION credit.record_overlimit_warning(orders regclass, order_key text, customer text,

@@ -47,6 +47,9 @@ RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	/* one instant: the row closed ends where the row opened begins */
+	at timestamptz := pg_catalog.clock_timestamp();
 BEGIN
 	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
 		IF (NEW.customer_key, NEW.credit_limit, NEW.temp_limit, NEW.temp_limit_from,
@@ -56,17 +59,17 @@ BEGIN
 			OLD.temp_limit_until, OLD.payment_term_days) THEN
 			RETURN NULL;
 		END IF;
-		UPDATE credit.limit_history h SET valid_until = pg_catalog.clock_timestamp()
+		UPDATE credit.limit_history h SET valid_until = at
 		 WHERE h.customer_key OPERATOR(pg_catalog.=) OLD.customer_key AND h.valid_until IS NULL;
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
-		UPDATE credit.limit_history h SET valid_until = pg_catalog.clock_timestamp()
+		UPDATE credit.limit_history h SET valid_until = at
 		 WHERE h.customer_key OPERATOR(pg_catalog.=) OLD.customer_key AND h.valid_until IS NULL;
 		RETURN NULL;
 	END IF;
 	INSERT INTO credit.limit_history (customer_key, valid_from, credit_limit, temp_limit,
 									  temp_limit_from, temp_limit_until, payment_term_days)
-	VALUES (NEW.customer_key, pg_catalog.clock_timestamp(), NEW.credit_limit, NEW.temp_limit,
+	VALUES (NEW.customer_key, at, NEW.credit_limit, NEW.temp_limit,
 			NEW.temp_limit_from, NEW.temp_limit_until, NEW.payment_term_days);
 	RETURN NULL;
 END;

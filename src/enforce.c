@@ -22,7 +22,9 @@
  * any, is released, and credit.hold_order (sql/holds.sql) writes the held
  * status to the row and opens an order-release application; the nested
  * UPDATE that writes the status is skipped here (the open amount was never
- * counted).  warn: on refusal the change is applied unchecked and
+ * counted).  When the application itself moves a held order out of its held
+ * status, or deletes it, credit.hold_left ends the hold and withdraws its
+ * application.  warn: on refusal the change is applied unchecked and
  * credit.record_overlimit_warning records and announces it.  Releasing an
  * approved held order runs its UPDATE through credit_held_order_update,
  * which marks that row so its increase is applied unchecked: an approved
@@ -70,8 +72,9 @@ typedef enum OverLimit
 /* the order row being held or released by this backend, if any */
 static Oid	holding_relid = InvalidOid;
 static char *holding_key = NULL;
-static Oid	releasing_relid = InvalidOid;
-static char *releasing_key = NULL;
+static Oid	deciding_relid = InvalidOid;	/* a held order being released or rejected */
+static char *deciding_key = NULL;
+static bool deciding_release = false;
 
 /* how one attached table is read; lives in CacheMemoryContext */
 typedef struct OrdersTable
@@ -91,6 +94,7 @@ typedef struct OrdersTable
 	OverLimit	over_limit;		/* what a refused increase does */
 	AttrNumber	key_att;		/* order key (hold, warn), or invalid */
 	FmgrInfo	key_out;
+	char	   *held_status;	/* hold: the status a held order has */
 	const char *what;			/* "order", "invoice", "payment" */
 	MemoryContext cxt;			/* owns the strings above */
 } OrdersTable;
@@ -177,7 +181,7 @@ load_orders_table(Relation rel, OrdersTable *entry)
 		SPIPlanPtr	p = SPI_prepare("SELECT customer_column::pg_catalog.text, "
 									"amount_column::pg_catalog.text, "
 									"status_column::pg_catalog.text, open_statuses, role, "
-									"over_limit, key_column::pg_catalog.text "
+									"over_limit, key_column::pg_catalog.text, held_status "
 									"FROM credit.attachments "
 									"WHERE orders OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
@@ -228,6 +232,8 @@ load_orders_table(Relation rel, OrdersTable *entry)
 	{
 		char	   *policy = SPI_getvalue(tup, tdesc, 6);
 		char	   *key_column = SPI_getvalue(tup, tdesc, 7);
+
+		entry->held_status = SPI_getvalue(tup, tdesc, 8);	/* in entry->cxt */
 
 		entry->over_limit = strcmp(policy, "hold") == 0 ? OVER_LIMIT_HOLD :
 			strcmp(policy, "warn") == 0 ? OVER_LIMIT_WARN : OVER_LIMIT_REJECT;
@@ -319,6 +325,19 @@ row_is_open(OrdersTable *t, HeapTuple tuple, TupleDesc desc)
 		if (strcmp(status, t->open_statuses[i]) == 0)
 			return true;
 	return false;
+}
+
+/* does the row have exactly this status? */
+static bool
+row_has_status(OrdersTable *t, HeapTuple tuple, TupleDesc desc, const char *status)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (t->status_att == InvalidAttrNumber || status == NULL)
+		return false;
+	d = heap_getattr(tuple, t->status_att, desc, &isnull);
+	return !isnull && strcmp(OutputFunctionCall(&t->status_out, d), status) == 0;
 }
 
 /* the row's amount as numeric; NULL counts as zero */
@@ -556,6 +575,27 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		 column_unchanged(desc, t->status_att, oldrow, newrow)))
 		return PointerGetDatum(NULL);
 
+	/*
+	 * A held order that the application moves out of its held status (or
+	 * deletes), other than by the release or rejection of its application:
+	 * the hold ends and its application is withdrawn.  A move to an open
+	 * status is then checked below like any new open order.
+	 */
+	if (t->over_limit == OVER_LIMIT_HOLD && oldrow &&
+		deciding_relid != RelationGetRelid(rel) &&
+		holding_relid != RelationGetRelid(rel) &&
+		row_has_status(t, oldrow, desc, t->held_status) &&
+		!(newrow && row_has_status(t, newrow, desc, t->held_status)))
+	{
+		Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+		Datum		args[3];
+
+		args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+		args[1] = CStringGetTextDatum(row_key(rel, t, oldrow, desc));
+		args[2] = CStringGetTextDatum(GetUserNameFromId(credit_actor_id(), false));
+		run_as_owner("SELECT credit.hold_left($1, $2, $3)", 3, argtypes, args);
+	}
+
 	/* this row is being held: its open amount was never counted */
 	if (holding_relid == RelationGetRelid(rel) && newrow &&
 		strcmp(row_key(rel, t, newrow, desc), holding_key) == 0)
@@ -587,8 +627,8 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	/* an approved release: the increase counts even past the limit */
-	if (releasing_relid == RelationGetRelid(rel) && newrow &&
-		strcmp(row_key(rel, t, newrow, desc), releasing_key) == 0)
+	if (deciding_release && deciding_relid == RelationGetRelid(rel) && newrow &&
+		strcmp(row_key(rel, t, newrow, desc), deciding_key) == 0)
 	{
 		for (int i = 0; i < n; i++)
 			changes[i].check = false;
@@ -655,7 +695,9 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 	rc = SPI_execute_with_args("SELECT h.orders, h.order_key,"
 							   " credit.order_status_update(t, h.order_key, t.held_status,"
 							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}'"
-							   "   THEN t.release_status ELSE t.rejected_status END)"
+							   "   THEN t.release_status ELSE t.rejected_status END,"
+							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}' THEN h.amount END,"
+							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}' THEN h.customer_key END)"
 							   " FROM credit.held_orders h"
 							   " JOIN credit.applications a"
 							   "   ON a.application_id OPERATOR(pg_catalog.=) h.application_id"
@@ -677,11 +719,9 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	stmt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	if (release)
-	{
-		releasing_relid = relid;
-		releasing_key = key;
-	}
+	deciding_relid = relid;
+	deciding_key = key;
+	deciding_release = release;
 	PG_TRY();
 	{
 		rc = SPI_execute(stmt, false, 0);
@@ -691,8 +731,9 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		releasing_relid = InvalidOid;
-		releasing_key = NULL;
+		deciding_relid = InvalidOid;
+		deciding_key = NULL;
+		deciding_release = false;
 	}
 	PG_END_TRY();
 	credit_restore_user(&save);
