@@ -737,6 +737,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	s record;
+	cur credit.application_steps;
 	a credit.applications;
 	nxt text;
 BEGIN
@@ -749,31 +750,35 @@ BEGIN
 				AND x.deadline OPERATOR(pg_catalog.<) as_of
 			  ORDER BY x.application_id LOOP
 		a := credit.application_lock(s.application_id);
-		/* recheck under the lock: it may have been acted on meanwhile */
-		PERFORM 1 FROM credit.application_steps x
+		/*
+		 * Re-read the step under the lock: it may have been acted on, or
+		 * escalated by another run, since the loop's snapshot; escalate it
+		 * from where it is now (or not at all).
+		 */
+		SELECT * INTO cur FROM credit.application_steps x
 		 WHERE x.application_id OPERATOR(pg_catalog.=) s.application_id
 		   AND x.step_no OPERATOR(pg_catalog.=) s.step_no
 		   AND x.state OPERATOR(pg_catalog.=) 'pending'
 		   AND x.deadline OPERATOR(pg_catalog.<) as_of;
-		CONTINUE WHEN NOT FOUND OR s.escalate_to IS NULL;
+		CONTINUE WHEN NOT FOUND OR cur.escalate_to IS NULL;
 		SELECT p.superior INTO nxt FROM credit.positions p
-		 WHERE p.position OPERATOR(pg_catalog.=) s.escalate_to;
+		 WHERE p.position OPERATOR(pg_catalog.=) cur.escalate_to;
 		UPDATE credit.application_steps x
-		   SET position = s.escalate_to, escalate_to = nxt,
+		   SET position = cur.escalate_to, escalate_to = nxt,
 			   deadline = as_of OPERATOR(pg_catalog.+) x.deadline_interval,
 			   escalations = x.escalations OPERATOR(pg_catalog.+) 1, escalated_at = as_of
 		 WHERE x.application_id OPERATOR(pg_catalog.=) s.application_id
 		   AND x.step_no OPERATOR(pg_catalog.=) s.step_no;
 		PERFORM credit.approval_notify(s.application_id, 'escalated',
-									   ARRAY[s.escalate_to], ARRAY[s.position, a.requester::text],
+									   ARRAY[cur.escalate_to], ARRAY[cur.position, a.requester::text],
 									   pg_catalog.format('%s application %s for customer "%s": step %s overdue at %s, escalated from %s to %s',
 														 a.kind, a.application_id, a.customer_key, s.step_no,
-														 as_of, s.position, s.escalate_to));
+														 as_of, cur.position, cur.escalate_to));
 		application_id := s.application_id;
 		step_no := s.step_no;
-		from_position := s.position;
-		to_position := s.escalate_to;
-		new_deadline := as_of OPERATOR(pg_catalog.+) s.deadline_interval;
+		from_position := cur.position;
+		to_position := cur.escalate_to;
+		new_deadline := as_of OPERATOR(pg_catalog.+) cur.deadline_interval;
 		RETURN NEXT;
 	END LOOP;
 END;

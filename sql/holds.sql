@@ -224,9 +224,14 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM credit.held_order_update($1, 'reject');
+	/* not if the application cancelled the order meanwhile (credit.hold_left) */
 	UPDATE credit.held_orders x
 	   SET state = 'rejected', decided_at = pg_catalog.now(), changed_by = CURRENT_USER
-	 WHERE x.hold_id OPERATOR(pg_catalog.=) h.hold_id;
+	 WHERE x.hold_id OPERATOR(pg_catalog.=) h.hold_id
+	   AND x.state OPERATOR(pg_catalog.=) 'held';
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
 	PERFORM pg_catalog.pg_notify('credit_events', pg_catalog.json_build_object(
 		'event', 'order_rejected', 'customer_key', h.customer_key, 'orders', h.orders::text,
 		'order_key', h.order_key, 'amount', h.amount, 'application_id', $1)::text);
@@ -259,9 +264,18 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
+	/*
+	 * Withdraw the release application, unless its row is locked: this path
+	 * holds the order row, and an approver who holds the application row
+	 * (credit.approve locks it first) needs the order row next, so waiting
+	 * for it here would deadlock.  That approver then finds the order no
+	 * longer held (55000), and the application stays for a rejection.
+	 */
 	SELECT * INTO a FROM credit.applications x
-	 WHERE x.application_id OPERATOR(pg_catalog.=) h.application_id FOR UPDATE;
-	IF a.state OPERATOR(pg_catalog.=) ANY ('{draft,pending}'::text[]) THEN
+	 WHERE x.application_id OPERATOR(pg_catalog.=) h.application_id
+	   AND x.state OPERATOR(pg_catalog.=) ANY ('{draft,pending}'::text[])
+	   FOR UPDATE SKIP LOCKED;
+	IF FOUND THEN
 		PERFORM credit.application_close(a.application_id, 'withdrawn',
 										 'the order left its held status');
 		PERFORM credit.approval_notify(a.application_id, 'withdrawn', ARRAY[]::text[],

@@ -664,8 +664,11 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
  * table), and only when the decision is the application's: 'release' for
  * an approved application, 'reject' for a rejected or withdrawn one, with
  * the order still held.  A release marks the row so that the trigger
- * applies its increase unchecked: the approved overrun.  Returns the
- * number of order rows changed (0: the application changed the row).
+ * applies its increase unchecked: the approved overrun.  Locks: the order
+ * row first, then the hold, as on the application's own path (its UPDATE
+ * of the order row, then credit.hold_left), so the two cannot deadlock.
+ * Returns the number of order rows changed (0: the application changed the
+ * row).
  */
 Datum
 credit_held_order_update(PG_FUNCTION_ARGS)
@@ -679,6 +682,7 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 	char	   *stmt;
 	Oid			relid;
 	char	   *key;
+	int64		hold_id;
 	bool		isnull;
 	int			rc;
 	CreditUserSave save;
@@ -697,15 +701,15 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}'"
 							   "   THEN t.release_status ELSE t.rejected_status END,"
 							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}' THEN h.amount END,"
-							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}' THEN h.customer_key END)"
+							   "   CASE WHEN $2 OPERATOR(pg_catalog.=) '{approved}' THEN h.customer_key END),"
+							   " h.hold_id"
 							   " FROM credit.held_orders h"
 							   " JOIN credit.applications a"
 							   "   ON a.application_id OPERATOR(pg_catalog.=) h.application_id"
 							   " JOIN credit.attachments t ON t.orders OPERATOR(pg_catalog.=) h.orders"
 							   " WHERE h.application_id OPERATOR(pg_catalog.=) $1"
 							   " AND h.state OPERATOR(pg_catalog.=) 'held'"
-							   " AND a.state OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
-							   " FOR UPDATE OF h",
+							   " AND a.state OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])",
 							   2, argtypes, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "credit: reading the held order failed: %s", SPI_result_code_string(rc));
@@ -719,6 +723,8 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	stmt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	hold_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4,
+										  &isnull));
 	deciding_relid = relid;
 	deciding_key = key;
 	deciding_release = release;
@@ -736,6 +742,26 @@ credit_held_order_update(PG_FUNCTION_ARGS)
 		deciding_release = false;
 	}
 	PG_END_TRY();
+
+	/* the order row is ours: now the hold, which must still be held */
+	if (processed > 0)
+	{
+		Oid			hold_types[1] = {INT8OID};
+		Datum		hold_args[1];
+
+		hold_args[0] = Int64GetDatum(hold_id);
+		rc = SPI_execute_with_args("SELECT 1 FROM credit.held_orders h"
+								   " WHERE h.hold_id OPERATOR(pg_catalog.=) $1"
+								   " AND h.state OPERATOR(pg_catalog.=) 'held' FOR UPDATE",
+								   1, hold_types, hold_args, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "credit: locking the hold failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the hold of application " INT64_FORMAT " ended while it was decided",
+							application_id)));
+	}
 	credit_restore_user(&save);
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
