@@ -262,7 +262,7 @@ credit_audit_capture(PG_FUNCTION_ARGS)
 		Datum		head_args[1];
 		SPITupleTable *heads;
 		uint64		nheadrows;
-		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz now;
 		char	   *prev_chain = NULL;
 		int64		seq = 0;
 		bytea	   *prev = NULL;
@@ -298,6 +298,8 @@ credit_audit_capture(PG_FUNCTION_ARGS)
 			elog(ERROR, "credit: locking the audit chain heads failed: %s",
 				 SPI_result_code_string(rc));
 		heads = SPI_tuptable;
+		/* taken under the heads' locks: times rise along each chain */
+		now = GetCurrentTimestamp();
 		nheadrows = SPI_processed;
 
 		prev_chain = NULL;
