@@ -627,6 +627,17 @@ BEGIN
 		SELECT * INTO a FROM credit.applications x WHERE x.application_id OPERATOR(pg_catalog.=) $1;
 		RETURN a;
 	END IF;
+	/*
+	 * An adopted limit request is on its customer's request chain, which
+	 * rescore appends to while it holds the account row: lock the account
+	 * first, as rescore does.  (Not for an order release: its write-back
+	 * locks the order row before the account, as the application's own
+	 * order updates do.)
+	 */
+	IF a.limit_request_id IS NOT NULL THEN
+		PERFORM 1 FROM credit.accounts x
+		 WHERE x.customer_key OPERATOR(pg_catalog.=) a.customer_key FOR NO KEY UPDATE;
+	END IF;
 	a := credit.application_close($1, 'approved', $2);
 	PERFORM credit.application_write_back(a);
 	PERFORM credit.approval_notify($1, 'approved', ARRAY[]::text[], ARRAY[a.requester::text],

@@ -8,7 +8,9 @@
  * key, before and after as jsonb, and a comment where the change has one.
  *
  * Chains.  Each row belongs to one chain: account:<customer> for limits,
- * statuses, held orders and limit requests; grades for grade changes
+ * statuses and held orders; request:<customer> for the limit requests
+ * rescore writes (rescore writes them for customers whose account rows it
+ * does not lock); grades for grade changes
  * (credit.grade_changes: rescore, which changes grades, runs one at a
  * time); application:<id> for an application and its steps; config for
  * the approval configuration.  credit.customer_grades itself is not
@@ -21,9 +23,11 @@
  * updates the head row, whose lock serializes the appends of one chain
  * until commit while unrelated customers never wait for each other.  Locks
  * are taken account row first, then chain head, on every path (the order
- * path holds the account row when it records a status change; write-backs
- * update the account before the audit trigger runs), so appends cannot
- * deadlock with order entry.
+ * path holds the account row when it records a status change; a hold
+ * attempt keeps the account rows locked after a refusal; hold_left and
+ * reject_held_order lock the account first; a final approval locks the
+ * account before it settles an adopted limit request), so appends cannot
+ * deadlock with order entry, rescore or each other.
  *
  * UPDATE, DELETE and TRUNCATE of credit.audit_log are refused by triggers,
  * whoever asks, the table owner included.  A superuser can still disable
@@ -58,7 +62,7 @@ CREATE INDEX audit_log_table_key_idx ON credit.audit_log (table_name, row_key);
 
 COMMENT ON TABLE credit.audit_log IS
 'Append-only audit trail: every change to applications, steps, limits, statuses, grades, held orders and approval configuration, hash-chained per chain; check with credit.verify_audit().';
-COMMENT ON COLUMN credit.audit_log.chain IS 'account:<customer>, grades, application:<id> or config.';
+COMMENT ON COLUMN credit.audit_log.chain IS 'account:<customer>, request:<customer>, grades, application:<id> or config.';
 COMMENT ON COLUMN credit.audit_log.hash IS 'SHA-256 of prev_hash and the row''s content (credit.audit_hash).';
 
 CREATE TABLE credit.audit_heads (
@@ -199,7 +203,7 @@ SELECT credit.audit_table('credit.grade_changes', 'grades', 'customer_key',
 SELECT credit.audit_table('credit.applications', 'application:', 'application_id');
 SELECT credit.audit_table('credit.application_steps', 'application:', 'application_id');
 SELECT credit.audit_table('credit.held_orders', 'account:', 'customer_key');
-SELECT credit.audit_table('credit.limit_requests', 'account:', 'customer_key', 'state,proposed_limit,proposed_term');
+SELECT credit.audit_table('credit.limit_requests', 'request:', 'customer_key', 'state,proposed_limit,proposed_term');
 SELECT credit.audit_table('credit.positions', 'config', 'position');
 SELECT credit.audit_table('credit.position_members', 'config', 'position');
 SELECT credit.audit_table('credit.approval_rules', 'config', 'rule_id');

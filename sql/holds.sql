@@ -224,6 +224,9 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM credit.held_order_update($1, 'reject');
+	/* the account row before its audit chain head, as on every path */
+	PERFORM 1 FROM credit.accounts x
+	 WHERE x.customer_key OPERATOR(pg_catalog.=) h.customer_key FOR NO KEY UPDATE;
 	/* not if the application cancelled the order meanwhile (credit.hold_left) */
 	UPDATE credit.held_orders x
 	   SET state = 'rejected', decided_at = pg_catalog.now(), changed_by = CURRENT_USER
@@ -255,7 +258,17 @@ AS $$
 DECLARE
 	h credit.held_orders;
 	a credit.applications;
+	customer text;
 BEGIN
+	/* the account row before its audit chain head, as on every path */
+	SELECT x.customer_key INTO customer FROM credit.held_orders x
+	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2
+	   AND x.state OPERATOR(pg_catalog.=) 'held';
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	PERFORM 1 FROM credit.accounts x
+	 WHERE x.customer_key OPERATOR(pg_catalog.=) customer FOR NO KEY UPDATE;
 	UPDATE credit.held_orders x
 	   SET state = 'cancelled', decided_at = pg_catalog.now(), changed_by = $3
 	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2

@@ -426,12 +426,61 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 }
 
 /*
+ * Lock the account rows of a set of changes in ascending key order, in the
+ * current transaction, without changing them.  A missing account is left
+ * for the apply to report.
+ */
+static void
+lock_accounts(const CreditChange *changes, int nchanges)
+{
+	CreditChange *sorted = palloc(sizeof(CreditChange) * Max(nchanges, 1));
+	Oid			relid;
+	Oid			pkey;
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+
+	memcpy(sorted, changes, sizeof(CreditChange) * nchanges);
+	if (nchanges > 1)
+		qsort(sorted, nchanges, sizeof(CreditChange), change_cmp);
+	lookup_accounts();
+	relid = accounts_relid;
+	pkey = accounts_pkey;
+	rel = table_open(relid, RowExclusiveLock);
+	index = index_open(pkey, RowExclusiveLock);
+	slot = table_slot_create(rel, NULL);
+	for (int i = 0; i < nchanges; i++)
+	{
+		Snapshot	snapshot;
+
+		if (i > 0 && strcmp(sorted[i - 1].customer_key, sorted[i].customer_key) == 0)
+			continue;
+		CommandCounterIncrement();
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		if (find_account(rel, index, sorted[i].customer_key, snapshot, slot))
+		{
+			ItemPointerData tid = slot->tts_tid;
+
+			(void) lock_newest_version(rel, &tid, snapshot, slot, sorted[i].customer_key);
+		}
+		UnregisterSnapshot(snapshot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	pfree(sorted);
+}
+
+/*
  * Apply a set of changes, but return a refusal (CR001 limit exceeded, CR002
  * account stopped) instead of raising it: the changes run in a
- * subtransaction that is rolled back on refusal, so nothing of them stays,
- * and the row locks taken for them are released with it.  Any other error
- * is raised.  Returns NULL when the changes were applied.  Used for order
- * tables whose over-limit policy is hold or warn.
+ * subtransaction that is rolled back on refusal, so nothing of them stays.
+ * The account rows are locked first, in key order, in the caller's
+ * transaction, and stay locked after a refusal: what the caller then does
+ * (hold the order, or apply it unchecked with a warning) is decided on the
+ * rows the refusal saw, and its audit rows follow their account's lock.
+ * Any other error is raised.  Returns NULL when the changes were applied.
+ * Used for order tables whose over-limit policy is hold or warn.
  */
 ErrorData *
 credit_try_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
@@ -440,6 +489,7 @@ credit_try_apply_changes(CreditChange *changes, int nchanges, const CreditSource
 	ResourceOwner oldowner = CurrentResourceOwner;
 	ErrorData  *refusal = NULL;
 
+	lock_accounts(changes, nchanges);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();

@@ -766,9 +766,9 @@ SELECT chain_seq, operation, acting_role, before->>'position' AS from_position,
  WHERE chain = 'application:' || :e AND table_name = 'application_steps'
    AND operation = 'UPDATE' AND before->>'position' IS DISTINCT FROM after->>'position'
  ORDER BY chain_seq;
--- W2's adopted request, on its account chain
+-- W2's adopted request, on its request chain
 SELECT table_name, operation, acting_role, before->>'state' AS before, after->>'state' AS after
-  FROM credit.audit_log WHERE chain = 'account:W2' AND table_name = 'limit_requests' ORDER BY chain_seq;
+  FROM credit.audit_log WHERE chain = 'request:W2' AND table_name = 'limit_requests' ORDER BY chain_seq;
 -- every chain is numbered 1, 2, ... and linked; its head is its last row
 SELECT count(*) AS rows_out_of_order
   FROM (SELECT chain, chain_seq, row_number() OVER (PARTITION BY chain ORDER BY chain_seq) AS rn,
