@@ -466,8 +466,8 @@ COMMENT ON FUNCTION credit.submit_application(bigint) IS
 
 
 /* the pending step, locked with the application; checks the acting role */
-CREATE FUNCTION credit.application_step_for_action(a credit.applications, step_no integer,
-												   action text)
+CREATE FUNCTION credit.application_step_act(a credit.applications, step_no integer,
+											action text, comment text)
 RETURNS credit.application_steps
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -518,12 +518,18 @@ BEGIN
 			a.application_id, earlier
 			USING ERRCODE = '42501', HINT = 'Each step of an application needs a different person.';
 	END IF;
+	UPDATE credit.application_steps x
+	   SET state = CASE action WHEN 'approve' THEN 'approved' ELSE 'rejected' END,
+		   acted_by = CURRENT_USER, acted_at = pg_catalog.now(), comment = $4
+	 WHERE x.application_id OPERATOR(pg_catalog.=) a.application_id
+	   AND x.step_no OPERATOR(pg_catalog.=) s.step_no
+	RETURNING * INTO s;
 	RETURN s;
 END;
 $$;
 
-COMMENT ON FUNCTION credit.application_step_for_action(credit.applications, integer, text) IS
-'The pending step of a locked application, after checking the current role may act on it (42501) and that it is the expected step (55000).';
+COMMENT ON FUNCTION credit.application_step_act(credit.applications, integer, text, text) IS
+'Records the current role''s approval or rejection of the pending step of a locked application, after checking it may act (42501) and that it is the expected step (55000); returns the step.';
 
 /* end the application: remaining steps skipped */
 CREATE FUNCTION credit.application_close(application_id bigint, new_state text, comment text)
@@ -609,10 +615,7 @@ DECLARE
 	next_step credit.application_steps;
 BEGIN
 	a := credit.application_lock($1);
-	s := credit.application_step_for_action(a, $3, 'approve');
-	UPDATE credit.application_steps x
-	   SET state = 'approved', acted_by = CURRENT_USER, acted_at = pg_catalog.now(), comment = $2
-	 WHERE x.application_id OPERATOR(pg_catalog.=) $1 AND x.step_no OPERATOR(pg_catalog.=) s.step_no;
+	s := credit.application_step_act(a, $3, 'approve', $2);
 	UPDATE credit.application_steps x
 	   SET state = 'pending', deadline = pg_catalog.now() OPERATOR(pg_catalog.+) x.deadline_interval
 	 WHERE x.application_id OPERATOR(pg_catalog.=) $1
@@ -661,10 +664,7 @@ DECLARE
 	s credit.application_steps;
 BEGIN
 	a := credit.application_lock($1);
-	s := credit.application_step_for_action(a, $3, 'reject');
-	UPDATE credit.application_steps x
-	   SET state = 'rejected', acted_by = CURRENT_USER, acted_at = pg_catalog.now(), comment = $2
-	 WHERE x.application_id OPERATOR(pg_catalog.=) $1 AND x.step_no OPERATOR(pg_catalog.=) s.step_no;
+	s := credit.application_step_act(a, $3, 'reject', $2);
 	a := credit.application_close($1, 'rejected', $2);
 	IF a.kind OPERATOR(pg_catalog.=) 'order_release' THEN
 		PERFORM credit.reject_held_order($1);
