@@ -576,43 +576,40 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	/*
-	 * A held order keeps the amount and customer its release application
-	 * asks for (and credit.blocked_orders reports) while it stays held.
-	 */
-	if (t->over_limit == OVER_LIMIT_HOLD && oldrow && newrow &&
-		deciding_relid != RelationGetRelid(rel) &&
-		holding_relid != RelationGetRelid(rel) &&
-		row_has_status(t, oldrow, desc, t->held_status) &&
-		row_has_status(t, newrow, desc, t->held_status) &&
-		!(column_unchanged(desc, t->customer_att, oldrow, newrow) &&
-		  column_unchanged(desc, t->amount_att, oldrow, newrow)))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("order \"%s\" of \"%s\" is held for credit approval",
-						row_key(rel, t, oldrow, desc), RelationGetRelationName(rel)),
-				 errdetail("Its release application asks for the amount and customer it was held with."),
-				 errhint("Move it out of its held status first (its release application is then withdrawn)."),
-				 errtable(rel)));
-
-	/*
-	 * A held order that the application moves out of its held status (or
-	 * deletes), other than by the release or rejection of its application:
-	 * the hold ends and its application is withdrawn.  A move to an open
-	 * status is then checked below like any new open order.
+	 * A held order (other than one being held or decided right now) keeps
+	 * the amount and customer its release application asks for, and
+	 * credit.blocked_orders reports, while it stays held.  If the
+	 * application moves it out of its held status, or deletes it, the hold
+	 * ends and its application is withdrawn; a move to an open status is
+	 * then checked below like any new open order.
 	 */
 	if (t->over_limit == OVER_LIMIT_HOLD && oldrow &&
 		deciding_relid != RelationGetRelid(rel) &&
 		holding_relid != RelationGetRelid(rel) &&
-		row_has_status(t, oldrow, desc, t->held_status) &&
-		!(newrow && row_has_status(t, newrow, desc, t->held_status)))
+		row_has_status(t, oldrow, desc, t->held_status))
 	{
-		Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
-		Datum		args[3];
+		if (newrow && row_has_status(t, newrow, desc, t->held_status))
+		{
+			if (!(column_unchanged(desc, t->customer_att, oldrow, newrow) &&
+				  column_unchanged(desc, t->amount_att, oldrow, newrow)))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("order \"%s\" of \"%s\" is held for credit approval",
+								row_key(rel, t, oldrow, desc), RelationGetRelationName(rel)),
+						 errdetail("Its release application asks for the amount and customer it was held with."),
+						 errhint("Move it out of its held status first (its release application is then withdrawn)."),
+						 errtable(rel)));
+		}
+		else
+		{
+			Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+			Datum		args[3];
 
-		args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
-		args[1] = CStringGetTextDatum(row_key(rel, t, oldrow, desc));
-		args[2] = CStringGetTextDatum(GetUserNameFromId(credit_actor_id(), false));
-		run_as_owner("SELECT credit.hold_left($1, $2, $3)", 3, argtypes, args);
+			args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+			args[1] = CStringGetTextDatum(row_key(rel, t, oldrow, desc));
+			args[2] = CStringGetTextDatum(GetUserNameFromId(credit_actor_id(), false));
+			run_as_owner("SELECT credit.hold_left($1, $2, $3)", 3, argtypes, args);
+		}
 	}
 
 	/* this row is being held: its open amount was never counted */
