@@ -29,6 +29,7 @@ CREATE TABLE credit.accounts (
 	dunning_status	text,
 	payment_term_days integer NOT NULL DEFAULT 30,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	region			text,
 	CONSTRAINT accounts_customer_key_check
 		CHECK (customer_key OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT accounts_credit_limit_check
@@ -72,7 +73,9 @@ COMMENT ON COLUMN credit.accounts.temp_limit IS
 COMMENT ON COLUMN credit.accounts.temp_limit_from IS 'Start of the temporary limit window (NULL: already valid).';
 COMMENT ON COLUMN credit.accounts.temp_limit_until IS 'End of the temporary limit window, exclusive; required when temp_limit > 0.';
 COMMENT ON COLUMN credit.accounts.currency IS 'ISO 4217 currency code of the limit and exposure.';
-COMMENT ON COLUMN credit.accounts.owner IS 'Salesperson who owns the customer.';
+COMMENT ON COLUMN credit.accounts.owner IS
+'Salesperson who owns the customer: the name of the salesperson''s database role (row-level security lets a member of credit_sales see only the customers it owns).';
+COMMENT ON COLUMN credit.accounts.region IS 'Sales region of the customer, for reporting.';
 COMMENT ON COLUMN credit.accounts.watch_ratio IS 'Status becomes watch when exposure reaches this share of the effective limit.';
 COMMENT ON COLUMN credit.accounts.status IS
 'none (no check), ok, watch, hold (over the limit), stop (every increase rejected). Write none or stop to set them; writing ok (or watch, hold) asks for the derived status.';
