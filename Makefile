@@ -7,7 +7,7 @@ MODULE_big = credit
 OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o
 
 # extension SQL, one file per concern, assembled in this order
-SQL_SOURCES = sql/settings.sql sql/accounts.sql sql/attach.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/reporting.sql
+SQL_SOURCES = sql/schema.sql sql/settings.sql sql/accounts.sql sql/attach.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/roles.sql sql/reporting.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))

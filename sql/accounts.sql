@@ -96,7 +96,7 @@ CREATE TABLE credit.status_changes (
 	exposure		numeric NOT NULL,
 	effective_limit	numeric NOT NULL,
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	changed_by		text NOT NULL DEFAULT CURRENT_USER
+	changed_by		text NOT NULL DEFAULT credit.caller()
 );
 CREATE INDEX status_changes_customer_idx
 	ON credit.status_changes (customer_key, changed_at);
@@ -133,7 +133,8 @@ COMMENT ON FUNCTION credit.available_credit(credit.accounts, timestamptz) IS
 CREATE FUNCTION credit.accounts_status_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_accounts_status_trigger'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts

@@ -54,12 +54,15 @@ CREATE TABLE credit.aging_buckets (
  * dashboard tells "not due" from "a few days late" at a glance; red from 61
  * days.
  */
-INSERT INTO credit.aging_buckets (bucket_no, label, min_days, max_days, band) VALUES
-	(0, 'not due', NULL, 0, 'green'),
+/* defaults, not on a restore (sql/settings.sql) */
+INSERT INTO credit.aging_buckets (bucket_no, label, min_days, max_days, band)
+SELECT * FROM (VALUES
+	(0, 'not due', NULL::integer, 0, 'green'),
 	(1, '1-30', 1, 30, 'yellow'),
 	(2, '31-60', 31, 60, 'yellow'),
 	(3, '61-90', 61, 90, 'red'),
-	(4, '>90', 91, NULL, 'red');
+	(4, '>90', 91, NULL, 'red')) v
+ WHERE pg_catalog.current_setting('row_security')::boolean;
 
 COMMENT ON TABLE credit.aging_buckets IS
 'Aging buckets: day ranges, in bucket_no order, that together cover every day count exactly once (first bucket without lower bound, last without upper bound, no gaps, no overlaps). Checked after each statement; SET CONSTRAINTS credit.aging_buckets_valid DEFERRED to check at commit instead.';

@@ -93,7 +93,7 @@ BEGIN ATOMIC
 		SELECT 1 FROM credit.position_members m
 		  JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) m.member
 		 WHERE m.position OPERATOR(pg_catalog.=) $1
-		   AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER'));
+		   AND pg_catalog.pg_has_role(credit.caller(), r.oid, 'MEMBER'));
 END;
 
 COMMENT ON FUNCTION credit.acts_for(text) IS
@@ -161,7 +161,7 @@ CREATE TABLE credit.applications (
 	order_amount	numeric,
 	reason			text,
 	documents		text[],
-	requester		name NOT NULL DEFAULT CURRENT_USER,
+	requester		name NOT NULL DEFAULT credit.caller(),
 	state			text NOT NULL DEFAULT 'draft',
 	route_amount	numeric,
 	rule_id			integer,
@@ -292,6 +292,7 @@ COMMENT ON FUNCTION credit.approval_notify(bigint, text, text[], text[], text) I
 CREATE FUNCTION credit.claim_notices(batch integer DEFAULT 100)
 RETURNS SETOF credit.approval_notices
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	UPDATE credit.approval_notices n SET status = 'sent', sent_at = pg_catalog.now()
@@ -371,8 +372,8 @@ BEGIN
 		RAISE EXCEPTION 'application % is % and cannot be submitted', a.application_id, a.state
 			USING ERRCODE = '55000', HINT = 'Only a draft is submitted.';
 	END IF;
-	IF a.requester OPERATOR(pg_catalog.<>) CURRENT_USER
-	   AND NOT pg_catalog.pg_has_role(CURRENT_USER, a.requester, 'MEMBER') THEN
+	IF a.requester OPERATOR(pg_catalog.<>) credit.caller()
+	   AND NOT pg_catalog.pg_has_role(credit.caller(), a.requester, 'MEMBER') THEN
 		RAISE EXCEPTION 'application % belongs to "%"', a.application_id, a.requester
 			USING ERRCODE = '42501', HINT = 'Only the requester submits an application.';
 	END IF;
@@ -452,6 +453,7 @@ COMMENT ON FUNCTION credit.application_start(credit.applications) IS
 CREATE FUNCTION credit.submit_application(application_id bigint)
 RETURNS credit.applications
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -494,17 +496,17 @@ BEGIN
 						   THEN pg_catalog.format('"%s" already acted on it; step %s is pending.', earlier, s.step_no)
 						   ELSE pg_catalog.format('Step %s is pending.', s.step_no) END;
 	END IF;
-	IF a.requester OPERATOR(pg_catalog.=) CURRENT_USER
+	IF a.requester OPERATOR(pg_catalog.=) credit.caller()
 	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 				   WHERE r.rolname OPERATOR(pg_catalog.=) a.requester
-					 AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER')) THEN
-		RAISE EXCEPTION 'role "%" cannot % its own application %', CURRENT_USER, action,
+					 AND pg_catalog.pg_has_role(credit.caller(), r.oid, 'MEMBER')) THEN
+		RAISE EXCEPTION 'role "%" cannot % its own application %', credit.caller(), action,
 			a.application_id
 			USING ERRCODE = '42501', HINT = 'Segregation of duties: another approver must act.';
 	END IF;
 	IF NOT (credit.acts_for(s.position)
 			OR (s.escalate_to IS NOT NULL AND credit.acts_for(s.escalate_to))) THEN
-		RAISE EXCEPTION 'role "%" may not % step % of application %', CURRENT_USER, action,
+		RAISE EXCEPTION 'role "%" may not % step % of application %', credit.caller(), action,
 			s.step_no, a.application_id
 			USING ERRCODE = '42501',
 				  DETAIL = pg_catalog.format('The step is assigned to position %s (escalation target %s).',
@@ -512,15 +514,15 @@ BEGIN
 	END IF;
 	SELECT x.step_no INTO earlier FROM credit.application_steps x
 	 WHERE x.application_id OPERATOR(pg_catalog.=) a.application_id
-	   AND x.acted_by OPERATOR(pg_catalog.=) CURRENT_USER;
+	   AND x.acted_by OPERATOR(pg_catalog.=) credit.caller();
 	IF FOUND THEN
-		RAISE EXCEPTION 'role "%" already acted on application % (step %)', CURRENT_USER,
+		RAISE EXCEPTION 'role "%" already acted on application % (step %)', credit.caller(),
 			a.application_id, earlier
 			USING ERRCODE = '42501', HINT = 'Each step of an application needs a different person.';
 	END IF;
 	UPDATE credit.application_steps x
 	   SET state = CASE action WHEN 'approve' THEN 'approved' ELSE 'rejected' END,
-		   acted_by = CURRENT_USER, acted_at = pg_catalog.now(), comment = $4
+		   acted_by = credit.caller(), acted_at = pg_catalog.now(), comment = $4
 	 WHERE x.application_id OPERATOR(pg_catalog.=) a.application_id
 	   AND x.step_no OPERATOR(pg_catalog.=) s.step_no
 	RETURNING * INTO s;
@@ -607,6 +609,7 @@ CREATE FUNCTION credit.approve(application_id bigint, comment text DEFAULT NULL,
 							   step_no integer DEFAULT NULL)
 RETURNS credit.applications
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -625,7 +628,7 @@ BEGIN
 		PERFORM credit.approval_notify($1, 'assigned', ARRAY[next_step.position],
 									   ARRAY[a.requester::text],
 									   pg_catalog.format('%s application %s for customer "%s": step %s approved by %s; awaits %s by %s',
-														 a.kind, $1, a.customer_key, s.step_no, CURRENT_USER,
+														 a.kind, $1, a.customer_key, s.step_no, credit.caller(),
 														 next_step.position, next_step.deadline));
 		SELECT * INTO a FROM credit.applications x WHERE x.application_id OPERATOR(pg_catalog.=) $1;
 		RETURN a;
@@ -645,7 +648,7 @@ BEGIN
 	PERFORM credit.application_write_back(a);
 	PERFORM credit.approval_notify($1, 'approved', ARRAY[]::text[], ARRAY[a.requester::text],
 								   pg_catalog.format('%s application %s for customer "%s" approved by %s',
-													 a.kind, $1, a.customer_key, CURRENT_USER));
+													 a.kind, $1, a.customer_key, credit.caller()));
 	RETURN a;
 END;
 $$;
@@ -657,6 +660,7 @@ CREATE FUNCTION credit.reject(application_id bigint, comment text DEFAULT NULL,
 							  step_no integer DEFAULT NULL)
 RETURNS credit.applications
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -671,7 +675,7 @@ BEGIN
 	END IF;
 	PERFORM credit.approval_notify($1, 'rejected', ARRAY[]::text[], ARRAY[a.requester::text],
 								   pg_catalog.format('%s application %s for customer "%s" rejected by %s: %s',
-													 a.kind, $1, a.customer_key, CURRENT_USER,
+													 a.kind, $1, a.customer_key, credit.caller(),
 													 COALESCE($2, 'no comment')));
 	RETURN a;
 END;
@@ -683,6 +687,7 @@ COMMENT ON FUNCTION credit.reject(bigint, text, integer) IS
 CREATE FUNCTION credit.withdraw(application_id bigint, comment text DEFAULT NULL)
 RETURNS credit.applications
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -693,8 +698,8 @@ BEGIN
 		RAISE EXCEPTION 'application % is % and cannot be withdrawn', $1, a.state
 			USING ERRCODE = '55000';
 	END IF;
-	IF a.requester OPERATOR(pg_catalog.<>) CURRENT_USER
-	   AND NOT pg_catalog.pg_has_role(CURRENT_USER, a.requester, 'MEMBER') THEN
+	IF a.requester OPERATOR(pg_catalog.<>) credit.caller()
+	   AND NOT pg_catalog.pg_has_role(credit.caller(), a.requester, 'MEMBER') THEN
 		RAISE EXCEPTION 'only "%" may withdraw application %', a.requester, $1
 			USING ERRCODE = '42501';
 	END IF;
@@ -717,6 +722,7 @@ RETURNS TABLE (application_id bigint, kind text, customer_key text, step_no inte
 			   approver_position text, deadline timestamptz, overdue boolean, requester name,
 			   route_amount numeric, reason text)
 LANGUAGE sql STABLE PARALLEL SAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT a.application_id, a.kind, a.customer_key, s.step_no, s.position, s.deadline,
@@ -725,15 +731,15 @@ BEGIN ATOMIC
 	  FROM credit.application_steps s
 	  JOIN credit.applications a ON a.application_id OPERATOR(pg_catalog.=) s.application_id
 	 WHERE s.state OPERATOR(pg_catalog.=) 'pending'
-	   AND a.requester OPERATOR(pg_catalog.<>) CURRENT_USER
+	   AND a.requester OPERATOR(pg_catalog.<>) credit.caller()
 	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 						WHERE r.rolname OPERATOR(pg_catalog.=) a.requester
-						  AND pg_catalog.pg_has_role(CURRENT_USER, r.oid, 'MEMBER'))
+						  AND pg_catalog.pg_has_role(credit.caller(), r.oid, 'MEMBER'))
 	   AND (credit.acts_for(s.position)
 			OR (s.escalate_to IS NOT NULL AND credit.acts_for(s.escalate_to)))
 	   AND NOT EXISTS (SELECT 1 FROM credit.application_steps e
 						WHERE e.application_id OPERATOR(pg_catalog.=) s.application_id
-						  AND e.acted_by OPERATOR(pg_catalog.=) CURRENT_USER)
+						  AND e.acted_by OPERATOR(pg_catalog.=) credit.caller())
 	 ORDER BY s.deadline, a.application_id;
 END;
 
@@ -744,6 +750,7 @@ CREATE FUNCTION credit.escalate_overdue(as_of timestamptz DEFAULT pg_catalog.now
 RETURNS TABLE (application_id bigint, step_no integer, from_position text,
 			   to_position text, new_deadline timestamptz)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -808,6 +815,7 @@ COMMENT ON FUNCTION credit.escalate_overdue(timestamptz) IS
 CREATE FUNCTION credit.open_new_limit_application()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

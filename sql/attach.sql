@@ -19,7 +19,7 @@ CREATE TABLE credit.attachments (
 	status_column	name,
 	open_statuses	text[],
 	attached_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	attached_by		text NOT NULL DEFAULT CURRENT_USER,
+	attached_by		text NOT NULL DEFAULT credit.caller(),
 	role			text NOT NULL DEFAULT 'orders',
 	builtin			boolean NOT NULL DEFAULT false,
 	over_limit		text NOT NULL DEFAULT 'reject',
@@ -50,7 +50,8 @@ SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT buil
 CREATE FUNCTION credit.enforce_orders()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_enforce_orders'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.enforce_orders() IS
 'Row trigger on attached order tables: keeps exposure current and rejects increases past available credit.';
@@ -58,7 +59,8 @@ COMMENT ON FUNCTION credit.enforce_orders() IS
 CREATE FUNCTION credit.enforce_orders_truncate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_enforce_orders_truncate'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.enforce_orders_truncate() IS
 'Statement trigger on attached order tables: TRUNCATE releases the exposure of the open orders it removes.';
@@ -490,7 +492,8 @@ CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
 CREATE FUNCTION credit.release_dropped_tables()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'credit_release_dropped_tables'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 CREATE EVENT TRIGGER credit_release_dropped_tables ON ddl_command_start
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')

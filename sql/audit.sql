@@ -113,7 +113,8 @@ COMMENT ON FUNCTION credit.audit_hash(bytea, text, bigint, timestamptz, name, na
 CREATE FUNCTION credit.audit_capture()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_audit_capture'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.audit_capture() IS
 'Statement trigger: appends the changed rows to the hash-chained audit trail (chain prefix, key column, watched columns).';

@@ -151,10 +151,11 @@ COMMENT ON COLUMN credit.dunning_levels.fee IS 'Dunning fee carried by each row 
 COMMENT ON COLUMN credit.dunning_levels.annual_interest_rate IS
 'Late interest in percent a year: interest = open_amount * rate / 100 * days_overdue / 365, rounded to 2 decimals.';
 
+/* defaults, not on a restore (sql/settings.sql) */
 INSERT INTO credit.dunning_levels
 	(level_no, name, days_from_due, actions, channel, set_status, template)
-VALUES
-	(1, 'reminder to salesperson', -3, '{notify_owner}', NULL, NULL,
+SELECT * FROM (VALUES
+	(1, 'reminder to salesperson', -3, '{notify_owner}'::text[], NULL, NULL::text,
 	 'Invoice {invoice} of {customer_name} ({open_amount} {currency}) is due on {due_date}.'),
 	(2, 'notice', 0, '{message_customer}', 'email', NULL,
 	 'Dear {customer_name}, invoice {invoice} of {open_amount} {currency} is due today ({due_date}).'),
@@ -163,7 +164,8 @@ VALUES
 	(4, 'escalation to risk', 15, '{risk_task,set_status}', NULL, 'watch',
 	 'Invoice {invoice} of {customer_name} is {days_overdue} days overdue ({overdue_amount} {currency}); account set to watch.'),
 	(5, 'stop', 30, '{set_status}', NULL, 'stop',
-	 'Invoice {invoice} of {customer_name} is {days_overdue} days overdue ({overdue_amount} {currency}); account stopped.');
+	 'Invoice {invoice} of {customer_name} is {days_overdue} days overdue ({overdue_amount} {currency}); account stopped.')) v
+ WHERE pg_catalog.current_setting('row_security')::boolean;
 
 SELECT pg_catalog.pg_extension_config_dump('credit.dunning_levels', '');
 
@@ -428,6 +430,7 @@ CREATE FUNCTION credit.run_dunning(as_of date DEFAULT CURRENT_DATE,
 								   OUT lifted bigint)
 RETURNS record
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -721,6 +724,7 @@ CREATE FUNCTION credit.claim_dunning(batch integer,
 									 lease interval DEFAULT '15 minutes')
 RETURNS SETOF credit.dunning_queue
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -766,7 +770,7 @@ BEGIN
 		UPDATE credit.dunning_queue q
 		   SET status = 'claimed',
 			   attempts = q.attempts OPERATOR(pg_catalog.+) 1,
-			   claimed_by = COALESCE(claim_dunning.worker, CURRENT_USER::text),
+			   claimed_by = COALESCE(claim_dunning.worker, credit.caller()::text),
 			   claimed_at = pg_catalog.now(),
 			   next_attempt_at = pg_catalog.now() OPERATOR(pg_catalog.+) claim_dunning.lease
 		  FROM c
@@ -783,6 +787,7 @@ COMMENT ON FUNCTION credit.claim_dunning(integer, text, text, interval) IS
 CREATE FUNCTION credit.complete_dunning(queue_id bigint, ok boolean, error text DEFAULT NULL)
 RETURNS credit.dunning_queue
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

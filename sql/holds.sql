@@ -169,7 +169,8 @@ REVOKE EXECUTE ON FUNCTION credit.hold_order(regclass, text, text, numeric, text
 CREATE FUNCTION credit.held_order_update(application_id bigint, decision text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credit_held_order_update'
-LANGUAGE C VOLATILE PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.held_order_update(bigint, text) IS
 'Writes the release (approved application) or rejected (rejected or withdrawn application) status to the held order, as the extension''s owner; a release counts the order unchecked. Returns the order rows changed.';
@@ -197,7 +198,7 @@ BEGIN
 	over := LEAST(h.amount, GREATEST(acct.exposure OPERATOR(pg_catalog.-) credit.effective_limit(acct), 0));
 	UPDATE credit.held_orders x
 	   SET state = 'released', decided_at = pg_catalog.now(), overrun = over,
-		   changed_by = CURRENT_USER
+		   changed_by = credit.caller()
 	 WHERE x.hold_id OPERATOR(pg_catalog.=) h.hold_id;
 	PERFORM pg_catalog.pg_notify('credit_events', pg_catalog.json_build_object(
 		'event', 'order_released', 'customer_key', h.customer_key, 'orders', h.orders::text,
@@ -229,7 +230,7 @@ BEGIN
 	 WHERE x.customer_key OPERATOR(pg_catalog.=) h.customer_key FOR NO KEY UPDATE;
 	/* not if the application cancelled the order meanwhile (credit.hold_left) */
 	UPDATE credit.held_orders x
-	   SET state = 'rejected', decided_at = pg_catalog.now(), changed_by = CURRENT_USER
+	   SET state = 'rejected', decided_at = pg_catalog.now(), changed_by = credit.caller()
 	 WHERE x.hold_id OPERATOR(pg_catalog.=) h.hold_id
 	   AND x.state OPERATOR(pg_catalog.=) 'held';
 	IF NOT FOUND THEN

@@ -25,7 +25,7 @@ CREATE TABLE credit.limit_history (
 	temp_limit_from	timestamptz,
 	temp_limit_until timestamptz,
 	payment_term_days integer NOT NULL,
-	changed_by		text NOT NULL DEFAULT CURRENT_USER,
+	changed_by		text NOT NULL DEFAULT credit.caller(),
 	application_id	bigint,
 	CONSTRAINT limit_history_period_check
 		CHECK (valid_until OPERATOR(pg_catalog.>=) valid_from)
@@ -45,6 +45,7 @@ SELECT pg_catalog.pg_extension_config_dump(
 CREATE FUNCTION credit.limit_history_record()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

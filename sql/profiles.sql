@@ -16,7 +16,8 @@
 CREATE FUNCTION credit.uscc_valid(code text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'credit_uscc_valid'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.uscc_valid(text) IS
 'True when the text is a unified social credit code (GB 32100-2015): 18 characters of the code alphabet with a correct check character.';
@@ -24,7 +25,8 @@ COMMENT ON FUNCTION credit.uscc_valid(text) IS
 CREATE FUNCTION credit.uscc_check(code text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'credit_uscc_check'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.uscc_check(text) IS
 'Returns true for a valid unified social credit code; otherwise raises 23514 saying what is wrong (the check of domain credit.uscc).';

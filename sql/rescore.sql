@@ -110,7 +110,7 @@ CREATE TABLE credit.grade_changes (
 	why				text NOT NULL,
 	reasons			text[] NOT NULL,
 	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	changed_by		text NOT NULL DEFAULT CURRENT_USER
+	changed_by		text NOT NULL DEFAULT credit.caller()
 );
 CREATE INDEX grade_changes_customer_idx ON credit.grade_changes (customer_key, changed_at);
 
@@ -163,7 +163,8 @@ RETURNS TABLE (customer_key text, score numeric, band_grade text, grade text,
 			   current_limit numeric, current_term integer, limit_action text,
 			   reasons text[], points numeric[], metric_values numeric[])
 AS 'MODULE_PATHNAME', 'credit_score_all'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.score_all(bigint, date, text, boolean) IS
 'Scores every account (or one customer) under a scorecard version (NULL: the active one) as of a date; writes nothing. band_grade: the score''s band; grade: after adjustment rules; final_grade: after hysteresis (when hysteresis is true).';
@@ -216,6 +217,7 @@ CREATE FUNCTION credit.rescore(as_of date DEFAULT CURRENT_DATE,
 RETURNS TABLE (scored bigint, grade_changes bigint, limits_applied bigint,
 			   limit_requests bigint)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -54,7 +54,7 @@ CREATE TABLE credit.scorecards (
 	confirm_days	integer NOT NULL DEFAULT 0,
 	limit_min_change numeric NOT NULL DEFAULT 0,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	created_by		text NOT NULL DEFAULT CURRENT_USER,
+	created_by		text NOT NULL DEFAULT credit.caller(),
 	activated_at	timestamptz,
 	retired_at		timestamptz,
 	CONSTRAINT scorecards_name_version UNIQUE (name, version),

@@ -1,7 +1,7 @@
 /*
  * settings.sql: the extension's configuration that is data, in one row.
  *
- * Finance edits it with UPDATE; pg_dump keeps it.  Policy tables with many
+ * Finance edits it with UPDATE; pg_dump keeps it (see below for restores).  Policy tables with many
  * rows (aging buckets, dunning levels) have tables of their own.
  */
 
@@ -22,7 +22,22 @@ CREATE TABLE credit.settings (
 	CONSTRAINT settings_dunning_retry_delay_check
 		CHECK (dunning_retry_delay OPERATOR(pg_catalog.>) '0'::interval)
 );
-INSERT INTO credit.settings DEFAULT VALUES;
+/*
+ * The default configuration rows (this one, the aging buckets, the dunning
+ * levels) are inserted unless row_security is off.  pg_dump's scripts and
+ * pg_restore turn it off before CREATE EXTENSION (unless told
+ * --enable-row-security); a restore brings the configuration as it was
+ * dumped, and default rows inserted first would collide with it.
+ */
+DO $$
+BEGIN
+	IF NOT pg_catalog.current_setting('row_security')::boolean THEN
+		RAISE WARNING 'row_security is off: taken as a restore from pg_dump, so the default configuration rows (credit.settings, credit.aging_buckets, credit.dunning_levels) are not inserted'
+			USING HINT = 'For a new installation, create the extension with row_security on (the default).';
+	END IF;
+END;
+$$;
+INSERT INTO credit.settings (singleton) SELECT true WHERE pg_catalog.current_setting('row_security')::boolean;
 
 COMMENT ON TABLE credit.settings IS 'The extension''s settings: one row, edited with UPDATE.';
 COMMENT ON COLUMN credit.settings.aging_basis IS

@@ -17,10 +17,12 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
@@ -30,10 +32,13 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+static void credit_xact_callback(XactEvent event, void *arg);
+
 void
 _PG_init(void)
 {
 	MarkGUCPrefixReserved("credit");
+	RegisterXactCallback(credit_xact_callback, NULL);
 }
 
 /*
@@ -41,18 +46,52 @@ _PG_init(void)
  * switches to the schema owner, the user it switched from is remembered as
  * the actor, so that status changes and audit rows written in that context
  * name the person, not the owner.  The remembered actor counts only while
- * the current user is still that owner: after an error unwinds the switch,
- * PostgreSQL restores the user and the stale value is ignored.
+ * the current user is still that owner inside the restricted operation the
+ * switch began: after an error unwinds the switch, PostgreSQL restores the
+ * user and security context and the stale value is ignored (the owner's own
+ * SECURITY DEFINER functions are not restricted operations), and the end
+ * of every transaction forgets it.  Outside
+ * such a switch the actor is the outer user: the session's role as SET ROLE
+ * left it, which a SECURITY DEFINER function (the approval functions run as
+ * the extension's owner) does not change.
  */
 static Oid	credit_actor = InvalidOid;
 static Oid	credit_actor_owner = InvalidOid;
 
+static void
+credit_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		credit_actor = InvalidOid;
+		credit_actor_owner = InvalidOid;
+	}
+}
+
 Oid
 credit_actor_id(void)
 {
-	if (OidIsValid(credit_actor) && GetUserId() == credit_actor_owner)
+	if (OidIsValid(credit_actor) && GetUserId() == credit_actor_owner &&
+		InSecurityRestrictedOperation())
 		return credit_actor;
-	return GetUserId();
+	return GetOuterUserId();
+}
+
+/*
+ * credit.caller(): the actor's name, for SQL.  Inside the extension's
+ * SECURITY DEFINER functions CURRENT_USER is the owner; this is the role
+ * that called them.
+ */
+PG_FUNCTION_INFO_V1(credit_caller);
+
+Datum
+credit_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(DirectFunctionCall1(namein,
+										CStringGetDatum(GetUserNameFromId(credit_actor_id(),
+																		  false))));
 }
 
 /* switch to the owner of schema credit for internal queries */

@@ -40,6 +40,7 @@ LANGUAGE sql AS $$ SELECT valid_until FROM pg_temp.hist(k) WHERE n = i $$;
 CREATE ROLE approvals_analyst;
 CREATE ROLE "Approvals Mixed";
 GRANT USAGE ON SCHEMA credit TO approvals_analyst;
+GRANT credit_risk TO approvals_analyst;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA credit TO approvals_analyst;
 
 INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('c1', 1000);

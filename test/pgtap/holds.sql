@@ -67,6 +67,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON shop.orders TO holds_clerk;
 
 /* approvers act through the approval functions, which run as the caller */
 GRANT USAGE ON SCHEMA credit TO holds_finance, holds_director;
+GRANT credit_risk TO holds_finance, holds_director;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA credit TO holds_finance, holds_director;
 
 INSERT INTO credit.accounts (customer_key, credit_limit)

@@ -78,6 +78,7 @@ CREATE ROLE appr_fdir NOLOGIN IN ROLE appr_staff;
 CREATE ROLE appr_cfo NOLOGIN IN ROLE appr_staff;
 CREATE ROLE appr_outsider NOLOGIN IN ROLE appr_staff;
 GRANT USAGE ON SCHEMA credit TO appr_staff;
+GRANT credit_risk TO appr_staff;
 GRANT SELECT ON ALL TABLES IN SCHEMA credit TO appr_staff;
 GRANT INSERT, UPDATE ON credit.accounts, credit.applications, credit.application_steps,
 	credit.approval_notices, credit.limit_history, credit.limit_requests TO appr_staff;

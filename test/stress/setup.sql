@@ -330,6 +330,7 @@ BEGIN
 END;
 $$;
 GRANT USAGE ON SCHEMA credit, sales, stress TO stress_staff;
+GRANT credit_risk TO stress_staff;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA credit TO stress_staff;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sales.edi_orders, sales.web_orders TO stress_staff;
 GRANT USAGE ON SEQUENCE sales.edi_seq TO stress_staff;
