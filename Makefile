@@ -6,9 +6,15 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 MODULE_big = credit
 OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o
 
-# extension SQL, one file per concern, assembled in this order
+# The latest version's script is assembled from sql/, one file per concern,
+# in this order.  Released scripts are frozen files: credit--1.0.sql (the
+# first release) and one upgrade script per release after it.  Every schema
+# change goes into sql/ AND into the next upgrade script; test/upgrade.sh
+# proves that installing the latest version and upgrading from 1.0 give the
+# same catalog.
 SQL_SOURCES = sql/schema.sql sql/settings.sql sql/accounts.sql sql/attach.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/roles.sql sql/reporting.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test

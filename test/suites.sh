@@ -63,6 +63,8 @@ tap_script_suite() {
 tap_script_suite stress test/stress.sh
 # credit.run_dunning() scheduled and run by pg_cron
 tap_script_suite pg_cron test/cron.sh
+# installing the latest version equals upgrading from 1.0
+tap_script_suite upgrade test/upgrade.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
