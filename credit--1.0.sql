@@ -5539,7 +5539,7 @@ GRANT EXECUTE ON FUNCTION
 	credit.effective_limit(credit.accounts, timestamptz),
 	credit.available_credit(credit.accounts, timestamptz),
 	credit.sees_all_customers(),
-	credit.aging_config(), credit.aging_bucket(integer),
+	credit.aging_config(), credit.aging_buckets_check(), credit.aging_bucket(integer),
 	credit.receivable_bucket(credit.receivables, date), credit.receivable_bucket(bigint, date),
 	credit.aging(date), credit.aging_summary(date),
 	credit.limit_on(text, timestamptz),

@@ -65,6 +65,10 @@ tap_script_suite stress test/stress.sh
 tap_script_suite pg_cron test/cron.sh
 # installing the latest version equals upgrading from 1.0
 tap_script_suite upgrade test/upgrade.sh
+# an application and a BI reader through a real driver (python3-psycopg2)
+tap_script_suite client test/client/run.sh
+# pg_dump / pg_restore round trip of a database using credit
+tap_script_suite dump_restore test/dump_restore.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
