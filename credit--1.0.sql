@@ -254,7 +254,7 @@ CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts
 	FOR EACH ROW EXECUTE FUNCTION credit.accounts_status_trigger();
 
-CREATE VIEW credit.account_balances AS
+CREATE VIEW credit.account_balances WITH (security_invoker = true) AS
 SELECT a.customer_key,
 	   a.customer_name,
 	   a.currency,
@@ -747,10 +747,15 @@ $$;
 COMMENT ON FUNCTION credit.reconcile(boolean) IS
 'Recompute exposure from the attached tables and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
 
-/* a dropped attached table leaves no metadata behind */
+/*
+ * a dropped attached table leaves no metadata behind; SECURITY DEFINER:
+ * it fires for every DROP of every role, most of which have no privilege
+ * on schema credit
+ */
 CREATE FUNCTION credit.forget_dropped_tables()
 RETURNS event_trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -765,12 +770,16 @@ $$;
 CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
 	EXECUTE FUNCTION credit.forget_dropped_tables();
 
-/* DROP TABLE or DROP SCHEMA of attached tables releases their exposure first */
+/*
+ * DROP TABLE or DROP SCHEMA of attached tables releases their exposure
+ * first.  No SET search_path: the statement's names are resolved with the
+ * caller's search_path, as the DROP resolves them; the C code pins
+ * search_path itself (and runs as the owner) for its internal queries.
+ */
 CREATE FUNCTION credit.release_dropped_tables()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'credit_release_dropped_tables'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE EVENT TRIGGER credit_release_dropped_tables ON ddl_command_start
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')
@@ -4291,6 +4300,42 @@ SELECT pg_catalog.pg_extension_config_dump('credit.approval_notices', '');
 SELECT pg_catalog.pg_extension_config_dump(
 		   pg_catalog.pg_get_serial_sequence('credit.approval_notices', 'notice_id')::pg_catalog.regclass, '');
 
+/*
+ * Once submitted, an application's request is what its approvers see and
+ * approve: it no longer changes (the requester withdraws and submits a new
+ * one).  The customer key may still follow a rename of the account (ON
+ * UPDATE CASCADE), and supporting documents may still be added.
+ */
+CREATE FUNCTION credit.applications_request_frozen()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.state OPERATOR(pg_catalog.<>) 'draft'
+	   AND (NEW.kind, NEW.requested_limit, NEW.requested_temp_limit, NEW.temp_from, NEW.temp_until,
+			NEW.requested_term_days, NEW.order_table, NEW.order_key, NEW.order_amount, NEW.reason,
+			NEW.requester)
+		   IS DISTINCT FROM
+		   (OLD.kind, OLD.requested_limit, OLD.requested_temp_limit, OLD.temp_from, OLD.temp_until,
+			OLD.requested_term_days, OLD.order_table, OLD.order_key, OLD.order_amount, OLD.reason,
+			OLD.requester) THEN
+		RAISE EXCEPTION 'application % is %: its request can no longer change', OLD.application_id,
+			OLD.state
+			USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = 'applications',
+				  HINT = 'Withdraw it and submit a new application.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.applications_request_frozen() IS
+'Trigger on credit.applications: refuses (55000) a change of the request (kind, amounts, window, term, order, reason, requester) once the application is no longer a draft.';
+
+CREATE TRIGGER applications_request_frozen
+	BEFORE UPDATE ON credit.applications
+	FOR EACH ROW EXECUTE FUNCTION credit.applications_request_frozen();
+
 /* queue a notice to each recipient and announce it */
 CREATE FUNCTION credit.approval_notify(application_id bigint, event text, recipients text[],
 									   cc text[], message text)
@@ -4940,7 +4985,7 @@ SELECT pg_catalog.pg_extension_config_dump('credit.overlimit_warnings', '');
 SELECT pg_catalog.pg_extension_config_dump(
 		   pg_catalog.pg_get_serial_sequence('credit.overlimit_warnings', 'warning_id')::pg_catalog.regclass, '');
 
-CREATE VIEW credit.blocked_orders AS
+CREATE VIEW credit.blocked_orders WITH (security_invoker = true) AS
 SELECT h.customer_key, pg_catalog.count(*) AS held_orders, pg_catalog.sum(h.amount) AS blocked_amount
   FROM credit.held_orders h
  WHERE h.state OPERATOR(pg_catalog.=) 'held'

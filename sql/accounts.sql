@@ -140,7 +140,7 @@ CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts
 	FOR EACH ROW EXECUTE FUNCTION credit.accounts_status_trigger();
 
-CREATE VIEW credit.account_balances AS
+CREATE VIEW credit.account_balances WITH (security_invoker = true) AS
 SELECT a.customer_key,
 	   a.customer_name,
 	   a.currency,

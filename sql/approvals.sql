@@ -266,6 +266,42 @@ SELECT pg_catalog.pg_extension_config_dump('credit.approval_notices', '');
 SELECT pg_catalog.pg_extension_config_dump(
 		   pg_catalog.pg_get_serial_sequence('credit.approval_notices', 'notice_id')::pg_catalog.regclass, '');
 
+/*
+ * Once submitted, an application's request is what its approvers see and
+ * approve: it no longer changes (the requester withdraws and submits a new
+ * one).  The customer key may still follow a rename of the account (ON
+ * UPDATE CASCADE), and supporting documents may still be added.
+ */
+CREATE FUNCTION credit.applications_request_frozen()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.state OPERATOR(pg_catalog.<>) 'draft'
+	   AND (NEW.kind, NEW.requested_limit, NEW.requested_temp_limit, NEW.temp_from, NEW.temp_until,
+			NEW.requested_term_days, NEW.order_table, NEW.order_key, NEW.order_amount, NEW.reason,
+			NEW.requester)
+		   IS DISTINCT FROM
+		   (OLD.kind, OLD.requested_limit, OLD.requested_temp_limit, OLD.temp_from, OLD.temp_until,
+			OLD.requested_term_days, OLD.order_table, OLD.order_key, OLD.order_amount, OLD.reason,
+			OLD.requester) THEN
+		RAISE EXCEPTION 'application % is %: its request can no longer change', OLD.application_id,
+			OLD.state
+			USING ERRCODE = '55000', SCHEMA = 'credit', TABLE = 'applications',
+				  HINT = 'Withdraw it and submit a new application.';
+	END IF;
+	RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.applications_request_frozen() IS
+'Trigger on credit.applications: refuses (55000) a change of the request (kind, amounts, window, term, order, reason, requester) once the application is no longer a draft.';
+
+CREATE TRIGGER applications_request_frozen
+	BEFORE UPDATE ON credit.applications
+	FOR EACH ROW EXECUTE FUNCTION credit.applications_request_frozen();
+
 /* queue a notice to each recipient and announce it */
 CREATE FUNCTION credit.approval_notify(application_id bigint, event text, recipients text[],
 									   cc text[], message text)

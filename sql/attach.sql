@@ -470,10 +470,15 @@ $$;
 COMMENT ON FUNCTION credit.reconcile(boolean) IS
 'Recompute exposure from the attached tables and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
 
-/* a dropped attached table leaves no metadata behind */
+/*
+ * a dropped attached table leaves no metadata behind; SECURITY DEFINER:
+ * it fires for every DROP of every role, most of which have no privilege
+ * on schema credit
+ */
 CREATE FUNCTION credit.forget_dropped_tables()
 RETURNS event_trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -488,12 +493,16 @@ $$;
 CREATE EVENT TRIGGER credit_forget_dropped_tables ON sql_drop
 	EXECUTE FUNCTION credit.forget_dropped_tables();
 
-/* DROP TABLE or DROP SCHEMA of attached tables releases their exposure first */
+/*
+ * DROP TABLE or DROP SCHEMA of attached tables releases their exposure
+ * first.  No SET search_path: the statement's names are resolved with the
+ * caller's search_path, as the DROP resolves them; the C code pins
+ * search_path itself (and runs as the owner) for its internal queries.
+ */
 CREATE FUNCTION credit.release_dropped_tables()
 RETURNS event_trigger
 AS 'MODULE_PATHNAME', 'credit_release_dropped_tables'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE EVENT TRIGGER credit_release_dropped_tables ON ddl_command_start
 	WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')

@@ -79,7 +79,7 @@ SELECT pg_catalog.pg_extension_config_dump('credit.overlimit_warnings', '');
 SELECT pg_catalog.pg_extension_config_dump(
 		   pg_catalog.pg_get_serial_sequence('credit.overlimit_warnings', 'warning_id')::pg_catalog.regclass, '');
 
-CREATE VIEW credit.blocked_orders AS
+CREATE VIEW credit.blocked_orders WITH (security_invoker = true) AS
 SELECT h.customer_key, pg_catalog.count(*) AS held_orders, pg_catalog.sum(h.amount) AS blocked_amount
   FROM credit.held_orders h
  WHERE h.state OPERATOR(pg_catalog.=) 'held'

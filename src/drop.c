@@ -13,6 +13,13 @@
  * removes the metadata, and credit.reconcile(repair => true) corrects the
  * exposure.
  *
+ * The names in the DROP statement are resolved the way the statement
+ * itself resolves them, with the caller's search_path: that is why this
+ * function has no SET search_path of its own.  The detaching then runs as
+ * the owner of schema credit (the dropping role needs no privilege on it,
+ * as for every other write of an attached table) with search_path pinned
+ * to pg_catalog, pg_temp for its internal queries.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,6 +30,7 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "credit.h"
@@ -48,6 +56,10 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 	EventTriggerData *trigdata;
 	DropStmt   *stmt;
 	ListCell   *lc;
+	List	   *relids = NIL;
+	List	   *nsps = NIL;
+	CreditUserSave save;
+	int			save_nestlevel;
 	int			rc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -61,8 +73,7 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 	if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_SCHEMA)
 		PG_RETURN_VOID();
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	/* resolve the names first, as the DROP does: the caller's search_path */
 	foreach(lc, stmt->objects)
 	{
 		if (stmt->removeType == OBJECT_TABLE)
@@ -71,26 +82,43 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 			Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
 			if (OidIsValid(relid))
-				detach_matching("SELECT credit.detach_orders(a.orders) "
-								"FROM credit.attachments a "
-								"WHERE a.orders OPERATOR(pg_catalog.=) $1 AND NOT a.builtin",
-								relid);
+				relids = lappend_oid(relids, relid);
 		}
 		else
 		{
 			Oid			nsp = get_namespace_oid(strVal(lfirst(lc)), true);
 
 			if (OidIsValid(nsp))
-				detach_matching("SELECT credit.detach_orders(a.orders) "
-								"FROM credit.attachments a "
-								"JOIN pg_catalog.pg_class c "
-								"ON c.oid OPERATOR(pg_catalog.=) a.orders "
-								"WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 AND NOT a.builtin "
-								"ORDER BY a.orders::pg_catalog.oid",
-								nsp);
+				nsps = lappend_oid(nsps, nsp);
 		}
 	}
+	if (relids == NIL && nsps == NIL)
+		PG_RETURN_VOID();
+
+	/* then detach as the owner, with a pinned search_path */
+	credit_become_owner(&save);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	foreach(lc, relids)
+		detach_matching("SELECT credit.detach_orders(a.orders) "
+						"FROM credit.attachments a "
+						"WHERE a.orders OPERATOR(pg_catalog.=) $1 AND NOT a.builtin",
+						lfirst_oid(lc));
+	foreach(lc, nsps)
+		detach_matching("SELECT credit.detach_orders(a.orders) "
+						"FROM credit.attachments a "
+						"JOIN pg_catalog.pg_class c "
+						"ON c.oid OPERATOR(pg_catalog.=) a.orders "
+						"WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 AND NOT a.builtin "
+						"ORDER BY a.orders::pg_catalog.oid",
+						lfirst_oid(lc));
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	AtEOXact_GUC(false, save_nestlevel);
+	credit_restore_user(&save);
 	PG_RETURN_VOID();
 }

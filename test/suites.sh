@@ -69,6 +69,8 @@ tap_script_suite upgrade test/upgrade.sh
 tap_script_suite client test/client/run.sh
 # pg_dump / pg_restore round trip of a database using credit
 tap_script_suite dump_restore test/dump_restore.sh
+# login roles: row-level security, the privilege matrix, a hostile search_path
+tap_script_suite security test/security.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

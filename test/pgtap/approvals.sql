@@ -19,7 +19,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(96);
+SELECT plan(100);
 
 /* the limit history of a customer, oldest first */
 CREATE FUNCTION pg_temp.hist(k text)
@@ -327,10 +327,23 @@ INSERT INTO credit.applications (kind, customer_key, requested_limit, reason)
 VALUES ('limit_change', 'h1', 3000, 'bigger orders');
 SELECT is((SELECT state FROM credit.submit_application((SELECT max(application_id) FROM credit.applications))),
 		  'pending', 'a limit change is submitted');
+/* a submitted request is what the approvers approve: it no longer changes */
+SELECT throws_ok($$UPDATE credit.applications SET requested_limit = 9000000
+					WHERE application_id = (SELECT max(application_id) FROM credit.applications)$$,
+				 '55000', NULL, 'the requested limit of a pending application cannot change: 55000');
+SELECT throws_ok($$UPDATE credit.applications SET reason = 'other'
+					WHERE application_id = (SELECT max(application_id) FROM credit.applications)$$,
+				 '55000', NULL, 'nor its reason');
+SELECT lives_ok($$UPDATE credit.applications SET documents = '{contract.pdf}'
+				   WHERE application_id = (SELECT max(application_id) FROM credit.applications)$$,
+				'supporting documents may still be added');
 SET ROLE approvals_analyst;
 SELECT is((SELECT state FROM credit.approve((SELECT max(application_id) FROM credit.applications), 'fine')),
 		  'approved', 'the analyst approves the limit change');
 RESET ROLE;
+SELECT throws_ok($$UPDATE credit.applications SET requested_limit = 1
+					WHERE application_id = (SELECT max(application_id) FROM credit.applications)$$,
+				 '55000', NULL, 'nor once approved');
 SELECT results_eq($$SELECT credit_limit, application_id, changed_by FROM credit.limit_history
 					 WHERE customer_key = 'h1' AND valid_until IS NULL$$,
 				  $$SELECT 3000::numeric, max(application_id), 'approvals_analyst'::text FROM credit.applications$$,
