@@ -20,9 +20,10 @@
 #                    one is taken when it is busy)
 #   BENCH_CLIENTS    client counts (default "1 8")
 #   BENCH_SCENARIOS  scenarios (default "distinct hot")
-#   BENCH_PARTS      parts to run (default "orders receivables scorecard");
-#                    receivables is bench/receivables.sh, scorecard
-#                    bench/scorecard.sh (each its own cluster, see there)
+#   BENCH_PARTS      parts to run (default "orders receivables scorecard
+#                    reporting"); receivables is bench/receivables.sh,
+#                    scorecard bench/scorecard.sh, reporting
+#                    bench/reporting.sh (each its own cluster, see there)
 #   BENCH_DIR        where the throwaway clusters are made (bench/cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-5499}
 CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
 SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
-PARTS=${BENCH_PARTS:-"orders receivables scorecard"}
+PARTS=${BENCH_PARTS:-"orders receivables scorecard reporting"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
 CREDIT_LIMIT=1e12		# far above what a run can add (hot customer: < 1e9), so no order is refused
@@ -43,8 +44,8 @@ done
 
 for part in $PARTS; do
 	case $part in
-		orders|receivables|scorecard) ;;
-		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables, scorecard)" >&2; exit 2 ;;
+		orders|receivables|scorecard|reporting) ;;
+		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables, scorecard, reporting)" >&2; exit 2 ;;
 	esac
 done
 
@@ -58,6 +59,9 @@ other_parts() {
 	fi
 	if [[ " $PARTS " == *" scorecard "* ]]; then
 		BENCH_NO_BUILD=1 bash bench/scorecard.sh
+	fi
+	if [[ " $PARTS " == *" reporting "* ]]; then
+		BENCH_NO_BUILD=1 bash bench/reporting.sh
 	fi
 }
 
@@ -248,8 +252,8 @@ if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare ratios, not absolute TPS)"
 
-# ---------------------------------------------------------------- receivables, scorecard
-if [[ " $PARTS " == *" receivables "* || " $PARTS " == *" scorecard "* ]]; then
+# ---------------------------------------------------------------- receivables, scorecard, reporting
+if [[ " $PARTS " == *" receivables "* || " $PARTS " == *" scorecard "* || " $PARTS " == *" reporting "* ]]; then
 	as_postgres "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 	started=no
 	other_parts
