@@ -4,7 +4,7 @@ EXTENSION = credit
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = credit
-OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o
+OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o src/reporting.o
 
 # The latest version's script is assembled from sql/, one file per concern,
 # in this order.  Released scripts are frozen files: credit--1.0.sql (the

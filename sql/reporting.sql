@@ -161,6 +161,64 @@ COMMENT ON FUNCTION credit.snapshot_exposure(date) IS
 'Writes every account''s current exposure, effective limit and status, and its exposure trend over the 30 days ending with as_of (regr_slope through its snapshots), into credit.exposure_snapshots under the date as_of (default today), replacing that day''s rows; returns the number of rows written. Schedule daily (pg_cron); needs READ COMMITTED (25000).';
 
 /* ---------------------------------------------------------------------
+ * Aggregates for one-pass reads (C: src/reporting.c)
+ *
+ * credit.aging_json(bucket, amount, labels): {label: sum} over every
+ * label, 0 where empty; bucket i is labels[i + 1].  credit.sum_on_last(day,
+ * amount): the sum of the amounts of the group's latest day.  Their support
+ * functions resolve no names and run once per row: they do not SET
+ * search_path, which would cost a configuration save and restore per row
+ * (measured: 1.6 s -> 2.6-3.3 s for report_customer_360 on 100,000
+ * customers); the aggregates themselves are what callers execute.
+ * ------------------------------------------------------------------- */
+
+CREATE FUNCTION credit.aging_json_step(internal, integer, numeric, text[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'credit_aging_json_step'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit.aging_json_final(internal)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'credit_aging_json_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE credit.aging_json(bucket integer, amount numeric, labels text[]) (
+	SFUNC = credit.aging_json_step,
+	STYPE = internal,
+	SSPACE = 160,
+	FINALFUNC = credit.aging_json_final
+);
+
+COMMENT ON FUNCTION credit.aging_json_step(internal, integer, numeric, text[]) IS
+'Transition function of credit.aging_json.';
+COMMENT ON FUNCTION credit.aging_json_final(internal) IS 'Final function of credit.aging_json.';
+COMMENT ON AGGREGATE credit.aging_json(integer, numeric, text[]) IS
+'Sums amount per aging bucket (bucket i is labels[i + 1], as width_bucket over the buckets'' lower bounds numbers them; NULL bucket or amount: skipped) and returns {label: sum} with every label (0 when empty). 22023 for a bucket outside the labels.';
+
+CREATE FUNCTION credit.sum_on_last_step(internal, date, numeric)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'credit_sum_on_last_step'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit.sum_on_last_final(internal)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_sum_on_last_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE credit.sum_on_last(day date, amount numeric) (
+	SFUNC = credit.sum_on_last_step,
+	STYPE = internal,
+	SSPACE = 48,
+	FINALFUNC = credit.sum_on_last_final
+);
+
+COMMENT ON FUNCTION credit.sum_on_last_step(internal, date, numeric) IS
+'Transition function of credit.sum_on_last.';
+COMMENT ON FUNCTION credit.sum_on_last_final(internal) IS 'Final function of credit.sum_on_last.';
+COMMENT ON AGGREGATE credit.sum_on_last(date, numeric) IS
+'The sum of amount over the rows of the latest day in the group (rows with a NULL day or amount skipped): with max(day), the last payment date and what was paid on it.';
+
+/* ---------------------------------------------------------------------
  * 1. Receivables health
  * ------------------------------------------------------------------- */
 
@@ -798,55 +856,36 @@ COMMENT ON COLUMN credit.report_approval_deadlines.time_left IS 'deadline - now(
  * once) and is overwritten by the customer's non-empty buckets.
  */
 CREATE VIEW credit.report_customer_360 WITH (security_invoker = true) AS
-WITH cfg AS MATERIALIZED (
-	SELECT c.lower_bounds, c.bucket_nos, c.labels, c.by_invoice_date,
-		   (SELECT pg_catalog.jsonb_object_agg(l, 0) FROM pg_catalog.unnest(c.labels) l) AS zeros
-	  FROM credit.aging_config() c
-), rb AS (
+WITH recv AS (
 	SELECT r.customer_key,
-		   CASE WHEN r.invoice_date OPERATOR(pg_catalog.<=) CURRENT_DATE
-				THEN pg_catalog.width_bucket(
-						 CURRENT_DATE OPERATOR(pg_catalog.-)
-						 CASE WHEN cfg.by_invoice_date THEN r.invoice_date ELSE r.due_date END,
-						 cfg.lower_bounds) END AS i,
-		   pg_catalog.sum(r.open_amount) AS amount,
-		   pg_catalog.count(*) AS items,
-		   pg_catalog.sum(r.open_amount) FILTER (WHERE r.due_date OPERATOR(pg_catalog.<) CURRENT_DATE)
+		   pg_catalog.sum(r.open_amount) AS open_amount,
+		   pg_catalog.count(*) AS open_items,
+		   COALESCE(pg_catalog.sum(r.open_amount) FILTER (WHERE r.due_date OPERATOR(pg_catalog.<) CURRENT_DATE), 0)
 			   AS overdue_amount,
-		   pg_catalog.sum(r.open_amount) FILTER (WHERE r.disputed) AS disputed_amount,
+		   COALESCE(pg_catalog.sum(r.open_amount) FILTER (WHERE r.disputed), 0) AS disputed_amount,
 		   pg_catalog.min(r.due_date) FILTER (WHERE r.due_date OPERATOR(pg_catalog.<) CURRENT_DATE)
 			   AS oldest_due_date,
-		   pg_catalog.max(r.dunning_level) AS max_dunning_level
+		   pg_catalog.max(r.dunning_level) AS max_dunning_level,
+		   /* bucket index as credit.aging numbers them; NULL (not aged): invoiced after today */
+		   credit.aging_json(
+			   CASE WHEN r.invoice_date OPERATOR(pg_catalog.<=) CURRENT_DATE
+					THEN pg_catalog.width_bucket(
+							 CURRENT_DATE OPERATOR(pg_catalog.-)
+							 CASE WHEN (SELECT c.by_invoice_date FROM credit.aging_config() c)
+								  THEN r.invoice_date ELSE r.due_date END,
+							 (SELECT c.lower_bounds FROM credit.aging_config() c)) END,
+			   r.open_amount,
+			   (SELECT c.labels FROM credit.aging_config() c)) AS aging
 	  FROM credit.receivables r
-	 CROSS JOIN cfg
 	 WHERE r.allocated OPERATOR(pg_catalog.<) r.amount
-	 GROUP BY 1, 2
-), recv AS (
-	SELECT b.customer_key,
-		   pg_catalog.sum(b.amount) AS open_amount,
-		   pg_catalog.sum(b.items)::bigint AS open_items,
-		   COALESCE(pg_catalog.sum(b.overdue_amount), 0) AS overdue_amount,
-		   COALESCE(pg_catalog.sum(b.disputed_amount), 0) AS disputed_amount,
-		   pg_catalog.min(b.oldest_due_date) AS oldest_due_date,
-		   pg_catalog.max(b.max_dunning_level) AS max_dunning_level,
-		   pg_catalog.jsonb_object_agg(cfg.labels[b.i OPERATOR(pg_catalog.+) 1], b.amount)
-			   FILTER (WHERE b.i IS NOT NULL) AS buckets
-	  FROM rb b
-	 CROSS JOIN cfg
 	 GROUP BY 1
-), last_pay AS (
-	SELECT p.customer_key, pg_catalog.max(p.received_on) AS received_on
+), pay AS (
+	SELECT p.customer_key,
+		   pg_catalog.max(p.received_on) AS received_on,
+		   credit.sum_on_last(p.received_on, p.amount) AS amount
 	  FROM credit.payments p
 	 WHERE p.kind OPERATOR(pg_catalog.=) 'payment'
 	 GROUP BY p.customer_key
-), pay AS (
-	SELECT l.customer_key, l.received_on, pg_catalog.sum(p.amount) AS amount
-	  FROM last_pay l
-	  JOIN credit.payments p
-		ON p.customer_key OPERATOR(pg_catalog.=) l.customer_key
-	   AND p.received_on OPERATOR(pg_catalog.=) l.received_on
-	 WHERE p.kind OPERATOR(pg_catalog.=) 'payment'
-	 GROUP BY l.customer_key, l.received_on
 ), apps AS (
 	SELECT x.customer_key, pg_catalog.count(*) AS n
 	  FROM credit.applications x
@@ -885,7 +924,8 @@ SELECT a.customer_key,
 	   COALESCE(r.disputed_amount, 0) AS disputed_amount,
 	   r.oldest_due_date,
 	   CURRENT_DATE OPERATOR(pg_catalog.-) r.oldest_due_date AS days_overdue,
-	   cfg.zeros OPERATOR(pg_catalog.||) COALESCE(r.buckets, '{}'::jsonb) AS aging,
+	   COALESCE(r.aging,
+				(SELECT credit.aging_json(NULL, NULL, c.labels) FROM credit.aging_config() c)) AS aging,
 	   COALESCE(r.max_dunning_level, 0) AS max_dunning_level,
 	   g.grade,
 	   g.score,
@@ -901,7 +941,6 @@ SELECT a.customer_key,
 	   COALESCE(ap.n, 0) AS open_applications
   FROM credit.accounts a
  CROSS JOIN LATERAL (SELECT credit.effective_limit(a) AS effective_limit OFFSET 0) el
- CROSS JOIN cfg
   LEFT JOIN credit.profiles pr ON pr.customer_key OPERATOR(pg_catalog.=) a.customer_key
   LEFT JOIN recv r ON r.customer_key OPERATOR(pg_catalog.=) a.customer_key
   LEFT JOIN credit.customer_grades g ON g.customer_key OPERATOR(pg_catalog.=) a.customer_key
@@ -963,7 +1002,13 @@ COMMENT ON COLUMN credit.report_customer_360.open_applications IS 'Number of the
  * account); the snapshots hold customer figures, so row-level security
  * limits credit_sales to its own customers there too.
  */
-REVOKE ALL ON FUNCTION credit.snapshot_exposure(date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit.snapshot_exposure(date), credit.aging_json(integer, numeric, text[]),
+	credit.aging_json_step(internal, integer, numeric, text[]), credit.aging_json_final(internal),
+	credit.sum_on_last(date, numeric), credit.sum_on_last_step(internal, date, numeric),
+	credit.sum_on_last_final(internal)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION credit.aging_json(integer, numeric, text[]), credit.sum_on_last(date, numeric)
+	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
 GRANT EXECUTE ON FUNCTION credit.snapshot_exposure(date) TO credit_admin;
 GRANT INSERT, DELETE ON credit.exposure_snapshots TO credit_admin;
 GRANT SELECT ON credit.exposure_snapshots, credit.report_receivables_health, credit.report_aging,

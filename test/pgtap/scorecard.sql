@@ -723,7 +723,7 @@ SELECT is((SELECT count(*) FROM credit.profiles), 1::bigint, 'no refused profile
 
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
 			WHERE p.pronamespace = 'credit'::regnamespace
-			  AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
+			  AND p.prokind <> 'a' AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
 			  AND NOT coalesce(p.proconfig, '{}') @> '{"search_path=pg_catalog, pg_temp"}'),
 		  NULL, 'every SQL and PL/pgSQL function of credit pins search_path = pg_catalog, pg_temp');
 SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'credit.score_all(bigint,date,text,boolean)'::regprocedure),

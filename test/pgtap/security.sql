@@ -32,7 +32,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(93);
+SELECT plan(94);
 
 /* the five group roles and PUBLIC, in a fixed order */
 CREATE FUNCTION pg_temp.executors(f text) RETURNS text[]
@@ -123,9 +123,21 @@ SELECT cmp_ok((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'credit'::r
 SELECT set_eq(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p
 	   WHERE p.pronamespace = 'credit'::regnamespace
+		 AND p.prokind <> 'a'
 		 AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
-	$$VALUES ('credit.release_dropped_tables()')$$,
-	'every function of schema credit has SET search_path = pg_catalog, pg_temp but the DROP event trigger (which resolves the DROP''s names as the DROP does, and pins search_path in C)');
+	$$VALUES ('credit.release_dropped_tables()'),
+			 ('credit.aging_json_step(internal,integer,numeric,text[])'),
+			 ('credit.aging_json_final(internal)'),
+			 ('credit.sum_on_last_step(internal,date,numeric)'),
+			 ('credit.sum_on_last_final(internal)')$$,
+	'every function of schema credit has SET search_path = pg_catalog, pg_temp but the DROP event trigger (which resolves the DROP''s names as the DROP does, and pins search_path in C) and the C support functions of the two reporting aggregates (they resolve no names; a SET per row would cost a second on the 360 view)');
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text FROM pg_proc p
+	   WHERE p.pronamespace = 'credit'::regnamespace
+		 AND p.oid::regprocedure::text ~ '^credit\.(aging_json|sum_on_last)_'
+		 AND (p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c') OR p.prosecdef
+			  OR pg_temp.executors(p.oid::regprocedure::text) <> '{}')$$,
+	'the aggregate support functions are C, not SECURITY DEFINER, and executable by nobody but the owner');
 SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'credit.release_dropped_tables()'::regprocedure),
 		  NULL, 'credit.release_dropped_tables sets nothing (its SPI queries run pinned, as the owner)');
 

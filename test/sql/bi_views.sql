@@ -398,6 +398,26 @@ SELECT customer_key, utilization, grade_avg_utilization FROM credit.report_utili
 RESET ROLE;
 DROP ROLE regress_alice;
 
+-- the two aggregates the 360 view reads with, at their edges
+-- aging_json: x = 1.5 + 3 = 4.5, y = 2; NULL bucket or amount skipped
+SELECT credit.aging_json(b, a, '{x,y}')
+  FROM (VALUES (0, 1.5), (1, 2), (0, 3), (NULL, 9), (1, NULL)) v(b, a);
+-- only skipped rows: every label at 0
+SELECT credit.aging_json(NULL, NULL, '{x,y}');
+-- a bucket outside the labels, and no labels
+SELECT try($$SELECT credit.aging_json(b, 1, '{x}') FROM (VALUES (1)) v(b)$$) AS bucket_outside;
+SELECT try($$SELECT credit.aging_json(-1, 1, '{x}')$$) AS negative_bucket;
+SELECT try($$SELECT credit.aging_json(0, 1, NULL)$$) AS no_labels;
+-- sum_on_last: the latest day with an amount is 2026-01-02: 5 + 1.25 = 6.25
+SELECT credit.sum_on_last(d, a)
+  FROM (VALUES (DATE '2026-01-02', 5), ('2026-01-01', 7), ('2026-01-02', 1.25), (NULL, 100),
+			   ('2026-01-03', NULL)) v(d, a);
+-- a later day restarts the sum; nothing but skipped rows gives NULL
+SELECT credit.sum_on_last(d, a)
+  FROM (VALUES (DATE '2026-01-01', 5), ('2026-01-02', 2), ('2026-01-01', 40)) v(d, a);
+SELECT credit.sum_on_last(d, a) IS NULL AS empty
+  FROM (VALUES (NULL::date, 1::numeric)) v(d, a);
+
 DROP EXTENSION credit CASCADE;
 DROP FUNCTION try(text);
 DROP FUNCTION t(integer);
