@@ -19,7 +19,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(100);
+SELECT plan(96);
 
 /* the limit history of a customer, oldest first */
 CREATE FUNCTION pg_temp.hist(k text)
@@ -445,25 +445,7 @@ SELECT results_eq($$SELECT chain, chain_seq, problem FROM credit.verify_audit()$
 				  $$VALUES ('config', 2::bigint, 'the row''s content does not match its hash')$$,
 				  'a row rewritten with the triggers disabled breaks its chain at that row');
 
-/* ---------------------------------------------------------------------
- * function privileges and search_path
- * ------------------------------------------------------------------- */
-
-SELECT is(has_function_privilege('public', 'credit.audit_capture()', 'EXECUTE'), false,
-		  'credit.audit_capture is not executable by PUBLIC');
-SELECT is(has_function_privilege('approvals_analyst', 'credit.audit_capture()', 'EXECUTE'), false,
-		  'nor by an ordinary role');
-SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
-				   WHERE p.pronamespace = 'credit'::regnamespace AND p.prosecdef
-					 AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%')$$,
-				'every SECURITY DEFINER function of credit pins its search_path');
-/* C functions are exempt: their SPI queries are schema-qualified throughout */
-SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
-				   JOIN pg_language l ON l.oid = p.prolang
-				   WHERE p.pronamespace = 'credit'::regnamespace AND l.lanname <> 'c'
-					 AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
-									  WHERE c = 'search_path=pg_catalog, pg_temp')$$,
-				'every SQL and PL/pgSQL function of credit sets search_path = pg_catalog, pg_temp');
+/* function privileges and search_path: test/pgtap/security.sql */
 
 SELECT * FROM finish();
 ROLLBACK;
