@@ -168,11 +168,12 @@ UPDATE credit.scorecard_grades SET min_score = 35 WHERE scorecard_id = 2 AND gra
 SELECT * FROM credit.compare_scorecards(2, NULL, DATE '2026-11-30');
 
 \echo '== approvals: positions held by roles, rules as data (up to 50,000: finance review, then the sales director)'
+-- the EDI feed's role writes its order table and has no privilege on schema credit;
+-- the approvers are in the extension's group role credit_risk
 CREATE ROLE demo_sales;
-CREATE ROLE demo_finance;
-CREATE ROLE demo_director;
-GRANT USAGE ON SCHEMA credit, sales TO demo_sales, demo_finance, demo_director;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA credit TO demo_sales, demo_finance, demo_director;
+CREATE ROLE demo_finance IN ROLE credit_risk;
+CREATE ROLE demo_director IN ROLE credit_risk;
+GRANT USAGE ON SCHEMA sales TO demo_sales;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA sales TO demo_sales;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA sales TO demo_sales;
 INSERT INTO credit.positions (position, description, superior)
@@ -225,3 +226,26 @@ SELECT count(*) AS broken_links FROM credit.verify_audit();
 
 \echo '== reconcile: stored exposure agrees with orders, invoices and payments (no rows)'
 SELECT * FROM credit.reconcile();
+
+\echo '== reports for BI tools (a login granted credit_bi reads them): aging structure today'
+SELECT currency, bucket, amount, items, customers, share FROM credit.report_aging ORDER BY bucket_no;
+\echo '== receivables health and the top overdue customers'
+SELECT currency, open_amount, overdue_amount, collected_this_month, collection_rate
+  FROM credit.report_receivables_health;
+SELECT overdue_rank, customer_name, overdue_amount, days_overdue, grade
+  FROM credit.report_top_overdue WHERE overdue_rank <= 5 ORDER BY overdue_rank;
+\echo '== customer 360 of Acme Trading'
+SELECT customer_name, owner, effective_limit, exposure, available, open_amount, aging, grade,
+	   reasons, last_payment_on, last_payment_amount, open_applications
+  FROM credit.report_customer_360 WHERE customer_key = '1001' \gx
+
+\echo '== row-level security: salesperson alice (a member of credit_sales) sees only her customers'
+CREATE ROLE alice IN ROLE credit_sales;
+SET ROLE alice;
+SELECT customer_key, customer_name, owner, exposure FROM credit.account_balances ORDER BY 1;
+SELECT customer_name, open_amount, utilization FROM credit.report_customer_360 ORDER BY 1;
+\echo '== and cannot write for bob''s customer (42501)'
+\set ON_ERROR_STOP 0
+INSERT INTO credit.profiles (customer_key, legal_name) VALUES ('1002', 'not hers');
+\set ON_ERROR_STOP 1
+RESET ROLE;
