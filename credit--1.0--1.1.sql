@@ -167,6 +167,34 @@ COMMENT ON FUNCTION credit.sum_on_last_final(internal) IS 'Final function of cre
 COMMENT ON AGGREGATE credit.sum_on_last(date, numeric) IS
 'The sum of amount over the rows of the latest day in the group (rows with a NULL day or amount skipped): with max(day), the last payment date and what was paid on it.';
 
+/*
+ * What was collected this month, per customer and currency: the one
+ * definition report_receivables_health and report_collection_by_salesperson
+ * both sum (collected = payments allocated this month, credited = credit
+ * notes allocated this month; this month = the calendar month of
+ * CURRENT_DATE up to today).
+ */
+CREATE VIEW credit.collections_this_month WITH (security_invoker = true) AS
+SELECT l.customer_key,
+	   p.currency,
+	   COALESCE(pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'payment'), 0)
+		   AS collected,
+	   COALESCE(pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'credit_note'), 0)
+		   AS credited
+  FROM credit.allocations l
+  JOIN credit.payments p ON p.payment_id OPERATOR(pg_catalog.=) l.payment_id
+ WHERE l.allocated_on OPERATOR(pg_catalog.>=)
+		   pg_catalog.date_trunc('month', CURRENT_DATE::pg_catalog.timestamp)::date
+   AND l.allocated_on OPERATOR(pg_catalog.<=) CURRENT_DATE
+ GROUP BY l.customer_key, p.currency;
+
+COMMENT ON VIEW credit.collections_this_month IS
+'Allocations made this month (the calendar month of CURRENT_DATE, session time zone, up to today), per customer and currency: what the collection rates of the reports count as collected.';
+COMMENT ON COLUMN credit.collections_this_month.customer_key IS 'The customer.';
+COMMENT ON COLUMN credit.collections_this_month.currency IS 'Currency of the payments and credit notes.';
+COMMENT ON COLUMN credit.collections_this_month.collected IS 'Payments (kind payment) allocated to the customer''s invoices this month.';
+COMMENT ON COLUMN credit.collections_this_month.credited IS 'Credit notes allocated to the customer''s invoices this month.';
+
 /* ---------------------------------------------------------------------
  * 1. Receivables health
  * ------------------------------------------------------------------- */
@@ -196,15 +224,9 @@ WITH per_customer AS (
 	  FROM per_customer o
 	 GROUP BY o.currency
 ), coll AS (
-	SELECT p.currency,
-		   pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'payment') AS collected,
-		   pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'credit_note') AS credited
-	  FROM credit.allocations l
-	  JOIN credit.payments p ON p.payment_id OPERATOR(pg_catalog.=) l.payment_id
-	 WHERE l.allocated_on OPERATOR(pg_catalog.>=)
-			   pg_catalog.date_trunc('month', CURRENT_DATE::pg_catalog.timestamp)::date
-	   AND l.allocated_on OPERATOR(pg_catalog.<=) CURRENT_DATE
-	 GROUP BY p.currency
+	SELECT m.currency, pg_catalog.sum(m.collected) AS collected, pg_catalog.sum(m.credited) AS credited
+	  FROM credit.collections_this_month m
+	 GROUP BY m.currency
 ), cash AS (
 	SELECT p.currency,
 		   pg_catalog.sum(p.amount)
@@ -523,15 +545,10 @@ WITH recv AS (
 	 WHERE r.allocated OPERATOR(pg_catalog.<) r.amount
 	 GROUP BY r.customer_key
 ), coll AS (
-	SELECT l.customer_key,
-		   pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'payment') AS collected,
-		   pg_catalog.sum(l.amount) FILTER (WHERE p.kind OPERATOR(pg_catalog.=) 'credit_note') AS credited
-	  FROM credit.allocations l
-	  JOIN credit.payments p ON p.payment_id OPERATOR(pg_catalog.=) l.payment_id
-	 WHERE l.allocated_on OPERATOR(pg_catalog.>=)
-			   pg_catalog.date_trunc('month', CURRENT_DATE::pg_catalog.timestamp)::date
-	   AND l.allocated_on OPERATOR(pg_catalog.<=) CURRENT_DATE
-	 GROUP BY l.customer_key
+	SELECT m.customer_key, pg_catalog.sum(m.collected) AS collected,
+		   pg_catalog.sum(m.credited) AS credited
+	  FROM credit.collections_this_month m
+	 GROUP BY m.customer_key
 ), g AS (
 	SELECT a.owner, a.region, a.currency,
 		   pg_catalog.count(*) AS customers,
@@ -960,7 +977,8 @@ GRANT EXECUTE ON FUNCTION credit.aging_json(integer, numeric, text[]), credit.su
 	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
 GRANT EXECUTE ON FUNCTION credit.snapshot_exposure(date) TO credit_admin;
 GRANT INSERT, DELETE ON credit.exposure_snapshots TO credit_admin;
-GRANT SELECT ON credit.exposure_snapshots, credit.report_receivables_health, credit.report_aging,
+GRANT SELECT ON credit.exposure_snapshots, credit.collections_this_month,
+	credit.report_receivables_health, credit.report_aging,
 	credit.report_top_overdue, credit.report_grade_distribution,
 	credit.report_collection_by_salesperson, credit.report_overdue_trend,
 	credit.report_utilization, credit.report_approval_deadlines, credit.report_customer_360
