@@ -30,6 +30,8 @@ CREATE TABLE credit.accounts (
 	payment_term_days integer NOT NULL DEFAULT 30,
 	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	region			text,
+	parent_key		text COLLATE "C"
+		REFERENCES credit.accounts (customer_key) ON UPDATE RESTRICT ON DELETE RESTRICT,
 	CONSTRAINT accounts_customer_key_check
 		CHECK (customer_key OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT accounts_credit_limit_check
@@ -60,8 +62,11 @@ CREATE TABLE credit.accounts (
 			   AND payment_term_days OPERATOR(pg_catalog.<=) 3650),
 	CONSTRAINT accounts_exposure_check
 		CHECK (exposure OPERATOR(pg_catalog.>) -1e15
-			   AND exposure OPERATOR(pg_catalog.<) 1e15)
+			   AND exposure OPERATOR(pg_catalog.<) 1e15),
+	CONSTRAINT accounts_parent_key_check
+		CHECK (parent_key OPERATOR(pg_catalog.<>) customer_key)
 ) WITH (fillfactor = 50);
+CREATE INDEX accounts_parent_key_idx ON credit.accounts (parent_key);
 
 COMMENT ON TABLE credit.accounts IS
 'Credit accounts, one per customer key. exposure and the derived statuses (ok, watch, hold) are kept by the engine; none and stop are set by people.';
@@ -76,6 +81,8 @@ COMMENT ON COLUMN credit.accounts.currency IS 'ISO 4217 currency code of the lim
 COMMENT ON COLUMN credit.accounts.owner IS
 'Salesperson who owns the customer: the name of the salesperson''s database role (row-level security lets a member of credit_sales see only the customers it owns).';
 COMMENT ON COLUMN credit.accounts.region IS 'Sales region of the customer, for reporting.';
+COMMENT ON COLUMN credit.accounts.parent_key IS
+'The account above this one (a group above its subsidiaries), or NULL. Its exposure includes this account''s, and an increase here must fit it too. Set at INSERT (while the account has no exposure) or by credit.move_account.';
 COMMENT ON COLUMN credit.accounts.watch_ratio IS 'Status becomes watch when exposure reaches this share of the effective limit.';
 COMMENT ON COLUMN credit.accounts.status IS
 'none (no check), ok, watch, hold (over the limit), stop (every increase rejected). Write none or stop to set them; writing ok (or watch, hold) asks for the derived status.';
@@ -86,7 +93,7 @@ COMMENT ON COLUMN credit.accounts.dunning_status IS
 COMMENT ON COLUMN credit.accounts.payment_term_days IS
 'Payment term: a receivable posted without a due date is due this many days after its invoice date.';
 COMMENT ON COLUMN credit.accounts.exposure IS
-'Open exposure kept by the engine. Do not write it; credit.reconcile() checks and repairs it.';
+'Open exposure kept by the engine: the customer''s own plus that of every account below it (parent_key). Do not write it; credit.reconcile() checks and repairs it.';
 
 CREATE TABLE credit.status_changes (
 	change_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -430,6 +430,7 @@ AS $$
 DECLARE
 	att		credit.attachments;
 	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+	rollup	text;
 BEGIN
 	IF repair THEN
 		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
@@ -443,22 +444,32 @@ BEGIN
 	IF repair THEN
 		LOCK TABLE credit.accounts IN SHARE ROW EXCLUSIVE MODE;
 	END IF;
+	/*
+	 * c: each customer's own exposure; r: rolled up the parent chain (an
+	 * account's exposure includes its descendants')
+	 */
+	rollup := 'WITH RECURSIVE c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
+			  'FROM (%s) p GROUP BY 1), '
+			  'up AS (SELECT c.customer_key AS k, c.exposure, 0 AS depth FROM c '
+			  'UNION ALL SELECT a.parent_key, up.exposure, up.depth OPERATOR(pg_catalog.+) 1 '
+			  'FROM up JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) up.k '
+			  'WHERE a.parent_key IS NOT NULL AND up.depth OPERATOR(pg_catalog.<) 64), '
+			  'r AS (SELECT up.k AS customer_key, pg_catalog.sum(up.exposure) AS exposure '
+			  'FROM up GROUP BY 1) ';
 	RETURN QUERY EXECUTE pg_catalog.format(
-		'WITH c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
-		'FROM (%s) p GROUP BY 1) '
+		rollup OPERATOR(pg_catalog.||)
 		'SELECT a.customer_key::pg_catalog.text, a.exposure, '
 		'COALESCE(c.exposure, 0), '
 		'a.exposure OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
-		'FROM credit.accounts a LEFT JOIN c '
+		'FROM credit.accounts a LEFT JOIN r c '
 		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
 		'WHERE a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
 		'ORDER BY 1', parts);
 	IF repair THEN
 		EXECUTE pg_catalog.format(
-			'WITH c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
-			'FROM (%s) p GROUP BY 1) '
+			rollup OPERATOR(pg_catalog.||)
 			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
-			'FROM credit.accounts a2 LEFT JOIN c '
+			'FROM credit.accounts a2 LEFT JOIN r c '
 			'ON c.customer_key OPERATOR(pg_catalog.=) a2.customer_key '
 			'WHERE a2.customer_key OPERATOR(pg_catalog.=) a.customer_key '
 			'AND a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
@@ -468,7 +479,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION credit.reconcile(boolean) IS
-'Recompute exposure from the attached tables and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
+'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
 
 /*
  * a dropped attached table leaves no metadata behind; SECURITY DEFINER:

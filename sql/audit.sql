@@ -196,7 +196,7 @@ COMMENT ON FUNCTION credit.audit_table(regclass, text, name, text, text[]) IS
 REVOKE EXECUTE ON FUNCTION credit.audit_table(regclass, text, name, text, text[]) FROM PUBLIC;
 
 SELECT credit.audit_table('credit.accounts', 'account:', 'customer_key',
-						  'customer_key,credit_limit,temp_limit,temp_limit_from,temp_limit_until,payment_term_days,currency,owner,region,watch_ratio,status,manual_status,dunning_status');
+						  'customer_key,credit_limit,temp_limit,temp_limit_from,temp_limit_until,payment_term_days,currency,owner,region,parent_key,watch_ratio,status,manual_status,dunning_status');
 SELECT credit.audit_table('credit.status_changes', 'account:', 'customer_key',
 						  events => '{INSERT}');
 SELECT credit.audit_table('credit.grade_changes', 'grades', 'customer_key',

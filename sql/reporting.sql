@@ -219,6 +219,26 @@ COMMENT ON AGGREGATE credit.sum_on_last(date, numeric) IS
 'The sum of amount over the rows of the latest day in the group (rows with a NULL day or amount skipped): with max(day), the last payment date and what was paid on it.';
 
 /*
+ * Each account's own exposure: its exposure without its descendants'
+ * (which they count themselves).  Reports that sum exposure over accounts
+ * sum this, so a group's members are not counted twice.
+ */
+CREATE VIEW credit.own_exposure WITH (security_invoker = true) AS
+SELECT a.customer_key,
+	   a.exposure OPERATOR(pg_catalog.-) COALESCE(ch.exposure, 0) AS own_exposure
+  FROM credit.accounts a
+  LEFT JOIN (SELECT c.parent_key, pg_catalog.sum(c.exposure) AS exposure
+			   FROM credit.accounts c
+			  WHERE c.parent_key IS NOT NULL
+			  GROUP BY c.parent_key) ch
+	ON ch.parent_key OPERATOR(pg_catalog.=) a.customer_key;
+
+COMMENT ON VIEW credit.own_exposure IS
+'Each account''s own exposure: credit.accounts.exposure less that of its children (whose exposure includes theirs). Summed over accounts it gives the total without counting a group''s members twice.';
+COMMENT ON COLUMN credit.own_exposure.customer_key IS 'The customer.';
+COMMENT ON COLUMN credit.own_exposure.own_exposure IS 'exposure minus the sum of the children''s exposure.';
+
+/*
  * What was collected this month, per customer and currency: the one
  * definition report_receivables_health and report_collection_by_salesperson
  * both sum (collected = payments allocated this month, credited = credit
@@ -512,9 +532,10 @@ WITH active AS (
 ), cust AS (
 	SELECT a.currency, cg.grade,
 		   pg_catalog.count(*) AS customers,
-		   pg_catalog.sum(a.exposure) AS exposure,
+		   pg_catalog.sum(oe.own_exposure) AS exposure,
 		   pg_catalog.avg(cg.score) AS avg_score
 	  FROM credit.accounts a
+	  JOIN credit.own_exposure oe ON oe.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	  LEFT JOIN credit.customer_grades cg ON cg.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	 GROUP BY 1, 2
 ), recv AS (
@@ -575,7 +596,7 @@ COMMENT ON COLUMN credit.report_grade_distribution.in_active_scorecard IS 'The g
 COMMENT ON COLUMN credit.report_grade_distribution.min_score IS 'Lowest score of the grade in the active scorecard version (NULL for other grades).';
 COMMENT ON COLUMN credit.report_grade_distribution.customers IS 'Number of accounts in the currency holding the grade.';
 COMMENT ON COLUMN credit.report_grade_distribution.customer_share IS 'customers / all accounts of the currency, rounded to 4 places.';
-COMMENT ON COLUMN credit.report_grade_distribution.exposure IS 'Sum of the accounts'' exposure.';
+COMMENT ON COLUMN credit.report_grade_distribution.exposure IS 'Sum of the accounts'' own exposure (credit.own_exposure: a group account without its members, which count in their own grades).';
 COMMENT ON COLUMN credit.report_grade_distribution.avg_score IS 'Average current score of the graded accounts, rounded to 2 places (NULL: none).';
 COMMENT ON COLUMN credit.report_grade_distribution.open_amount IS 'Sum of open_amount of the open receivables of customers holding the grade.';
 COMMENT ON COLUMN credit.report_grade_distribution.receivable_share IS 'open_amount / all open receivables of the currency, rounded to 4 places; NULL when nothing is open.';
@@ -604,12 +625,13 @@ WITH recv AS (
 	SELECT a.owner, a.region, a.currency,
 		   pg_catalog.count(*) AS customers,
 		   pg_catalog.count(r.overdue_amount) AS customers_overdue,
-		   pg_catalog.sum(a.exposure) AS exposure,
+		   pg_catalog.sum(oe.own_exposure) AS exposure,
 		   COALESCE(pg_catalog.sum(r.open_amount), 0) AS open_amount,
 		   COALESCE(pg_catalog.sum(r.overdue_amount), 0) AS overdue_amount,
 		   COALESCE(pg_catalog.sum(c.collected), 0) AS collected,
 		   COALESCE(pg_catalog.sum(c.credited), 0) AS credited
 	  FROM credit.accounts a
+	  JOIN credit.own_exposure oe ON oe.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	  LEFT JOIN recv r ON r.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	  LEFT JOIN coll c ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key
 	 GROUP BY a.owner, a.region, a.currency
@@ -640,7 +662,7 @@ COMMENT ON COLUMN credit.report_collection_by_salesperson.currency IS 'The accou
 COMMENT ON COLUMN credit.report_collection_by_salesperson.as_of IS 'Today: CURRENT_DATE in the session time zone.';
 COMMENT ON COLUMN credit.report_collection_by_salesperson.customers IS 'Number of accounts of the owner in the region and currency.';
 COMMENT ON COLUMN credit.report_collection_by_salesperson.customers_overdue IS 'How many of them have an overdue receivable (open, due_date < today).';
-COMMENT ON COLUMN credit.report_collection_by_salesperson.exposure IS 'Sum of the accounts'' exposure.';
+COMMENT ON COLUMN credit.report_collection_by_salesperson.exposure IS 'Sum of the accounts'' own exposure (credit.own_exposure: a group account without its members, which count with their own owners).';
 COMMENT ON COLUMN credit.report_collection_by_salesperson.open_amount IS 'Sum of open_amount of their open receivables now.';
 COMMENT ON COLUMN credit.report_collection_by_salesperson.overdue_amount IS 'The overdue part of open_amount (due_date < today).';
 COMMENT ON COLUMN credit.report_collection_by_salesperson.overdue_share IS 'overdue_amount / open_amount, rounded to 4 places; NULL when nothing is open.';
@@ -1028,7 +1050,7 @@ GRANT EXECUTE ON FUNCTION credit.aging_json(integer, numeric, text[]), credit.su
 	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
 GRANT EXECUTE ON FUNCTION credit.snapshot_exposure(date) TO credit_admin;
 GRANT INSERT, DELETE ON credit.exposure_snapshots TO credit_admin;
-GRANT SELECT ON credit.exposure_snapshots, credit.collections_this_month,
+GRANT SELECT ON credit.exposure_snapshots, credit.collections_this_month, credit.own_exposure,
 	credit.report_receivables_health, credit.report_aging,
 	credit.report_top_overdue, credit.report_grade_distribution,
 	credit.report_collection_by_salesperson, credit.report_overdue_trend,

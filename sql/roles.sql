@@ -7,7 +7,8 @@
  * them to login roles:
  *
  *   credit_admin    configuration, attaching tables, every write, reconcile
- *   credit_risk     accounts and limits, profiles, scorecards and rescoring,
+ *   credit_risk     accounts and limits, groups (move_account), profiles,
+ *                   scorecards and rescoring,
  *                   metrics, limit applications, escalation
  *   credit_finance  receivables, payments, allocations, dunning runs and
  *                   the delivery queue
@@ -119,7 +120,7 @@ GRANT EXECUTE ON FUNCTION
 	credit.activate_scorecard(bigint), credit.retire_scorecard(bigint),
 	credit.new_scorecard_version(bigint),
 	credit.scorecard_factor_check(bigint, text), credit.scorecard_grades_check(bigint),
-	credit.scorecard_complete_check(bigint)
+	credit.scorecard_complete_check(bigint), credit.move_account(text, text)
 	TO credit_admin, credit_risk;
 
 /* finance: the receivables ledger and dunning */

@@ -337,6 +337,68 @@ check_key_change(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 }
 
 /*
+ * Attribute number of credit.accounts.parent_key, looked up by name: it
+ * came with version 1.2, and a database still at an older version (its
+ * ALTER EXTENSION ... UPDATE not run yet) has none: InvalidAttrNumber,
+ * and no account has a parent.
+ */
+AttrNumber
+credit_accounts_parent_attnum(TupleDesc desc)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "parent_key") == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/* set by credit.move_account (hierarchy.c) while it rewrites parent_key */
+bool		credit_moving_account = false;
+
+/*
+ * A new account may name its parent only while it has no exposure (it has
+ * none to roll up); an existing one changes parent only through
+ * credit.move_account, which moves its exposure along.
+ */
+static void
+check_parent(TriggerData *trigdata, HeapTuple newtuple, TupleDesc desc, Numeric exposure)
+{
+	AttrNumber	attnum = credit_accounts_parent_attnum(desc);
+	bool		newnull;
+	Datum		newparent;
+
+	if (attnum == InvalidAttrNumber)
+		return;
+	newparent = heap_getattr(newtuple, attnum, desc, &newnull);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!newnull && credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a new account under parent \"%s\" must start without exposure",
+							TextDatumGetCString(newparent)),
+					 errhint("Open it without a parent, then move it with credit.move_account, which moves its exposure along.")));
+	}
+	else if (!credit_moving_account)
+	{
+		bool		oldnull;
+		Datum		oldparent = heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull);
+
+		if (oldnull != newnull ||
+			(!oldnull && strcmp(TextDatumGetCString(oldparent),
+								TextDatumGetCString(newparent)) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the parent of a credit account changes only through credit.move_account"),
+					 errhint("SELECT credit.move_account(customer, new_parent) moves the account and its exposure.")));
+	}
+}
+
+/*
  * BEFORE INSERT OR UPDATE ON credit.accounts: take a written none or stop
  * as the person's manual_status, derive status from the row being written,
  * and record a change on UPDATE.
@@ -407,6 +469,7 @@ credit_accounts_status_trigger(PG_FUNCTION_ARGS)
 	credit_account_values(newtuple, desc, &v);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		check_key_change(trigdata->tg_trigtuple, newtuple, desc);
+	check_parent(trigdata, newtuple, desc, v.exposure);
 	if (!credit_numeric_in_bounds(v.credit_limit) ||
 		!credit_numeric_in_bounds(v.temp_limit) ||
 		!credit_numeric_in_bounds(v.exposure) ||

@@ -93,6 +93,9 @@ typedef struct CreditAccountValues
 	CreditStatus dunning;		/* watch or stop set by dunning; OK if unset */
 } CreditAccountValues;
 
+extern AttrNumber credit_accounts_parent_attnum(TupleDesc desc);
+extern bool credit_moving_account;
+
 /* attribute numbers of credit.accounts (checked against the catalog) */
 #define Anum_accounts_customer_key		1
 #define Anum_accounts_customer_name		2

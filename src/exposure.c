@@ -13,8 +13,19 @@
  * update chain, PostgreSQL's EvalPlanQual step) and check and write again
  * from it, so no committed change is ever missed; at REPEATABLE READ or
  * SERIALIZABLE we raise a serialization failure (40001) and the caller
- * retries.  A multi-account change locks rows in ascending key order, so
- * two sessions moving exposure between the same customers never deadlock.
+ * retries.
+ *
+ * Accounts form trees (credit.accounts.parent_key: a group above its
+ * subsidiaries).  An account's exposure is its own plus its descendants':
+ * every change to a customer is applied to the customer and to each of
+ * its ancestors, and an increase must fit each of them.  All the accounts a
+ * set of changes touches are locked in one global order: by the key of
+ * their tree's root, then root first down the tree, then by key.  Two
+ * sessions whose changes meet on the same accounts (siblings on their
+ * parent, or a transfer between customers) therefore never deadlock.  The
+ * trees cannot change under a running change: credit.move_account takes a
+ * SHARE ROW EXCLUSIVE lock on credit.accounts, which waits for every
+ * transaction that has changed exposure and holds off new ones.
  *
  * Because the row is written directly, triggers on credit.accounts do not
  * fire for these writes; the status rule they would apply (accounts.c) is
@@ -53,6 +64,7 @@
 static Oid	accounts_relid = InvalidOid;
 static Oid	accounts_pkey = InvalidOid;
 static bool accounts_shape_checked = false;
+static AttrNumber accounts_parent_attnum = InvalidAttrNumber;
 static bool callback_registered = false;
 
 static void
@@ -62,6 +74,7 @@ ledger_relcache_callback(Datum arg, Oid relid)
 	{
 		accounts_relid = accounts_pkey = InvalidOid;
 		accounts_shape_checked = false;
+		accounts_parent_attnum = InvalidAttrNumber;
 	}
 }
 
@@ -119,6 +132,7 @@ check_accounts_shape(TupleDesc desc)
 			elog(ERROR, "credit.accounts column %d is not \"%s\"",
 				 cols[i].attnum, cols[i].name);
 	}
+	accounts_parent_attnum = credit_accounts_parent_attnum(desc);
 }
 
 /*
@@ -139,6 +153,24 @@ insert_index_entries(Relation rel, TupleTableSlot *slot, bool only_summarizing)
 	FreeExecutorState(estate);
 }
 
+/*
+ * One account's share of a set of changes: the customer's own change, or
+ * what it brings to an ancestor (via names the customer then).  root and
+ * depth place the account in the lock order.
+ */
+typedef struct LedgerEntry
+{
+	char	   *key;
+	Numeric		delta;
+	bool		check;
+	const char *via;			/* NULL: the customer's own account */
+	char	   *root;
+	int			depth;			/* 0: the root */
+} LedgerEntry;
+
+/* a chain longer than this is taken for a cycle (move_account refuses them) */
+#define CREDIT_MAX_DEPTH 64
+
 static void
 report_no_account(const char *key, const CreditSource *source)
 {
@@ -154,23 +186,34 @@ report_no_account(const char *key, const CreditSource *source)
 
 /*
  * Would this increase be refused on the row version in hand?  With report,
- * a refusal is raised as the error the user sees.
+ * a refusal is raised as the error the user sees; an ancestor's refusal
+ * says it is the group's and names the customer the change came from.
  */
 static bool
-increase_refused(const char *key, const CreditAccountValues *v, Numeric effective,
-				 Numeric delta, const CreditSource *source, bool report)
+increase_refused(const LedgerEntry *e, const CreditAccountValues *v, Numeric effective,
+				 const CreditSource *source, bool report)
 {
 	Numeric		available;
+	const char *key = e->key;
 
 	if (v->status == CREDIT_STATUS_STOP)
 	{
 		if (!report)
 			return true;
+		if (e->via)
+			ereport(ERROR,
+					(errcode(ERRCODE_CREDIT_ACCOUNT_STOPPED),
+					 errmsg("credit account of group \"%s\" is stopped", key),
+					 errdetail("The group account's credit status is stop; every increase of the exposure of its members is refused (this %s of customer \"%s\" would add %s).",
+							   source->what, e->via, credit_numeric_text(e->delta)),
+					 errhint("A credit controller can lift the stop: UPDATE credit.accounts SET status = 'ok' WHERE customer_key = %s.",
+							 quote_literal_cstr(key)),
+					 source->rel ? errtable(source->rel) : 0));
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDIT_ACCOUNT_STOPPED),
 				 errmsg("credit account of customer \"%s\" is stopped", key),
 				 errdetail("The account's credit status is stop; every increase of its exposure is refused (this %s would add %s).",
-						   source->what, credit_numeric_text(delta)),
+						   source->what, credit_numeric_text(e->delta)),
 				 errhint("A credit controller can lift the stop: UPDATE credit.accounts SET status = 'ok' WHERE customer_key = %s.",
 						 quote_literal_cstr(key)),
 				 source->rel ? errtable(source->rel) : 0));
@@ -178,8 +221,22 @@ increase_refused(const char *key, const CreditAccountValues *v, Numeric effectiv
 	if (v->status == CREDIT_STATUS_NONE)
 		return false;
 	available = credit_numeric_sub(effective, v->exposure);
-	if (credit_numeric_cmp(delta, available) <= 0)
+	if (credit_numeric_cmp(e->delta, available) <= 0)
 		return false;
+	if (report && e->via)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDIT_LIMIT_EXCEEDED),
+				 errmsg("credit limit of group \"%s\" exceeded", key),
+				 errdetail("Group credit limit %s, temporary limit in force %s, group exposure %s, this %s of customer \"%s\" adds %s, available credit %s.",
+						   credit_numeric_text(v->credit_limit),
+						   credit_numeric_text(credit_numeric_sub(effective, v->credit_limit)),
+						   credit_numeric_text(v->exposure),
+						   source->what, e->via,
+						   credit_numeric_text(e->delta),
+						   credit_numeric_text(available)),
+				 errhint("Reduce the %s to at most the group's available credit, collect payment from the group's members first, or have the group's credit limit raised in credit.accounts.",
+						 source->what),
+				 source->rel ? errtable(source->rel) : 0));
 	if (report)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDIT_LIMIT_EXCEEDED),
@@ -189,7 +246,7 @@ increase_refused(const char *key, const CreditAccountValues *v, Numeric effectiv
 						   credit_numeric_text(credit_numeric_sub(effective, v->credit_limit)),
 						   credit_numeric_text(v->exposure),
 						   source->what,
-						   credit_numeric_text(delta),
+						   credit_numeric_text(e->delta),
 						   credit_numeric_text(available)),
 				 errhint("Reduce the %s to at most the available credit, collect payment first, or have the credit limit raised (or a temporary limit granted) in credit.accounts.",
 						 source->what),
@@ -261,14 +318,14 @@ lock_newest_version(Relation rel, ItemPointer tid, Snapshot snapshot,
  * Apply one change to one account, under the account row's lock.
  */
 static void
-apply_one(Relation rel, Relation index, const CreditChange *change,
+apply_one(Relation rel, Relation index, const LedgerEntry *change,
 		  const CreditSource *source)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	TupleTableSlot *newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	bool		increase = credit_numeric_cmp(change->delta, int64_to_numeric(0)) > 0;
-	const char *key = change->customer_key;
+	const char *key = change->key;
 	Snapshot	snapshot;
 	bool		locked = false;
 
@@ -309,7 +366,7 @@ apply_one(Relation rel, Relation index, const CreditChange *change,
 		credit_account_values(oldtuple, desc, &v);
 		effective = credit_effective_limit(&v);
 		if (increase && change->check &&
-			increase_refused(key, &v, effective, change->delta, source, locked))
+			increase_refused(change, &v, effective, source, locked))
 			result = TM_Updated;	/* decide again on the newest version */
 		else
 		{
@@ -371,39 +428,115 @@ done:
 	UnregisterSnapshot(snapshot);
 }
 
+/* the lock order: by root key, root first down the tree, then by key */
 static int
-change_cmp(const void *a, const void *b)
+entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const CreditChange *) a)->customer_key,
-				  ((const CreditChange *) b)->customer_key);
+	const LedgerEntry *x = (const LedgerEntry *) a;
+	const LedgerEntry *y = (const LedgerEntry *) b;
+	int			c = strcmp(x->root, y->root);
+
+	if (c != 0)
+		return c;
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	return strcmp(x->key, y->key);
 }
 
 /*
- * Apply a set of changes: sorted by key (the lock order), one per account.
- * Changes to the same key are summed first.
+ * The chain of accounts from key up to its root, in chain[0..n-1] (key
+ * first).  A key without an account ends the chain at itself: the apply
+ * reports it.
  */
-void
-credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
+static int
+read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot,
+		   const char *key, char **chain)
+{
+	int			n = 0;
+	char	   *k = pstrdup(key);
+
+	while (k != NULL)
+	{
+		bool		isnull;
+		Datum		parent;
+
+		if (n == CREDIT_MAX_DEPTH)
+			elog(ERROR, "credit account \"%s\" has more than %d ancestors", key,
+				 CREDIT_MAX_DEPTH - 1);
+		chain[n++] = k;
+		if (accounts_parent_attnum == InvalidAttrNumber ||
+			!find_account(rel, index, k, snapshot, slot))
+			break;
+		parent = slot_getattr(slot, accounts_parent_attnum, &isnull);
+		k = isnull ? NULL : TextDatumGetCString(parent);
+	}
+	return n;
+}
+
+/*
+ * The entries of a set of changes: each change on its customer and on each
+ * of the customer's ancestors, summed per account, in the lock order.
+ * Returns their number.
+ */
+static int
+ledger_entries(Relation rel, Relation index, const CreditChange *changes, int nchanges,
+			   LedgerEntry **result)
+{
+	LedgerEntry *entries = NULL;
+	int			n = 0;
+	int			m = 0;
+	char	   *chain[CREDIT_MAX_DEPTH];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot;
+
+	/* see our own earlier changes, and (READ COMMITTED) others' commits */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < nchanges; i++)
+	{
+		int			len = read_chain(rel, index, snapshot, slot, changes[i].customer_key, chain);
+
+		entries = entries ? repalloc(entries, sizeof(LedgerEntry) * (n + len))
+			: palloc(sizeof(LedgerEntry) * len);
+		for (int j = 0; j < len; j++)
+		{
+			LedgerEntry *e = &entries[n++];
+
+			e->key = chain[j];
+			e->delta = changes[i].delta;
+			e->check = changes[i].check;
+			e->via = j == 0 ? NULL : changes[i].customer_key;
+			e->root = chain[len - 1];
+			e->depth = len - 1 - j;
+		}
+	}
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (n > 1)
+		qsort(entries, n, sizeof(LedgerEntry), entry_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		if (m > 0 && strcmp(entries[m - 1].key, entries[i].key) == 0)
+		{
+			entries[m - 1].delta = credit_numeric_add(entries[m - 1].delta, entries[i].delta);
+			entries[m - 1].check |= entries[i].check;
+			if (entries[i].via == NULL)
+				entries[m - 1].via = NULL;	/* the customer's own change is there */
+		}
+		else
+			entries[m++] = entries[i];
+	}
+	*result = entries;
+	return m;
+}
+
+/* open credit.accounts and its primary key for the ledger */
+static void
+open_accounts(Relation *rel, Relation *index)
 {
 	Oid			relid;
 	Oid			pkey;
-	Relation	rel;
-	Relation	index;
-	int			n = 0;
-
-	if (nchanges > 1)
-		qsort(changes, nchanges, sizeof(CreditChange), change_cmp);
-	for (int i = 0; i < nchanges; i++)
-	{
-		if (n > 0 && strcmp(changes[n - 1].customer_key, changes[i].customer_key) == 0)
-		{
-			changes[n - 1].delta = credit_numeric_add(changes[n - 1].delta,
-													  changes[i].delta);
-			changes[n - 1].check |= changes[i].check;
-		}
-		else
-			changes[n++] = changes[i];
-	}
 
 	/*
 	 * Opening the table can process invalidations that reset the cached
@@ -412,70 +545,76 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	lookup_accounts();
 	relid = accounts_relid;
 	pkey = accounts_pkey;
-	rel = table_open(relid, RowExclusiveLock);
-	index = index_open(pkey, RowExclusiveLock);
+	*rel = table_open(relid, RowExclusiveLock);
+	*index = index_open(pkey, RowExclusiveLock);
 	if (!accounts_shape_checked)
 	{
-		check_accounts_shape(RelationGetDescr(rel));
+		check_accounts_shape(RelationGetDescr(*rel));
 		accounts_shape_checked = true;
 	}
+}
+
+/*
+ * Apply a set of changes: to each customer and its ancestors, summed per
+ * account, in the lock order.
+ */
+void
+credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *source)
+{
+	Relation	rel;
+	Relation	index;
+	LedgerEntry *entries;
+	int			n;
+
+	open_accounts(&rel, &index);
+	n = ledger_entries(rel, index, changes, nchanges, &entries);
 	for (int i = 0; i < n; i++)
-		apply_one(rel, index, &changes[i], source);
+		apply_one(rel, index, &entries[i], source);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 }
 
 /*
- * Lock the account rows of a set of changes in ascending key order, in the
- * current transaction, without changing them.  A missing account is left
- * for the apply to report.
+ * Lock the account rows a set of changes touches (the customers' and their
+ * ancestors'), in the lock order, in the current transaction, without
+ * changing them.  A missing account is left for the apply to report.
  */
 static void
 lock_accounts(const CreditChange *changes, int nchanges)
 {
-	CreditChange *sorted = palloc(sizeof(CreditChange) * Max(nchanges, 1));
-	Oid			relid;
-	Oid			pkey;
 	Relation	rel;
 	Relation	index;
+	LedgerEntry *entries;
+	int			n;
 	TupleTableSlot *slot;
 
-	memcpy(sorted, changes, sizeof(CreditChange) * nchanges);
-	if (nchanges > 1)
-		qsort(sorted, nchanges, sizeof(CreditChange), change_cmp);
-	lookup_accounts();
-	relid = accounts_relid;
-	pkey = accounts_pkey;
-	rel = table_open(relid, RowExclusiveLock);
-	index = index_open(pkey, RowExclusiveLock);
+	open_accounts(&rel, &index);
+	n = ledger_entries(rel, index, changes, nchanges, &entries);
 	slot = table_slot_create(rel, NULL);
-	for (int i = 0; i < nchanges; i++)
+	for (int i = 0; i < n; i++)
 	{
 		Snapshot	snapshot;
 
-		if (i > 0 && strcmp(sorted[i - 1].customer_key, sorted[i].customer_key) == 0)
-			continue;
 		CommandCounterIncrement();
 		snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		if (find_account(rel, index, sorted[i].customer_key, snapshot, slot))
+		if (find_account(rel, index, entries[i].key, snapshot, slot))
 		{
 			ItemPointerData tid = slot->tts_tid;
 
-			(void) lock_newest_version(rel, &tid, snapshot, slot, sorted[i].customer_key);
+			(void) lock_newest_version(rel, &tid, snapshot, slot, entries[i].key);
 		}
 		UnregisterSnapshot(snapshot);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
-	pfree(sorted);
 }
 
 /*
  * Apply a set of changes, but return a refusal (CR001 limit exceeded, CR002
  * account stopped) instead of raising it: the changes run in a
  * subtransaction that is rolled back on refusal, so nothing of them stays.
- * The account rows are locked first, in key order, in the caller's
+ * The account rows are locked first, in the lock order, in the caller's
  * transaction, and stay locked after a refusal: what the caller then does
  * (hold the order, or apply it unchecked with a warning) is decided on the
  * rows the refusal saw, and its audit rows follow their account's lock.
