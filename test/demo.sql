@@ -249,3 +249,23 @@ SELECT customer_name, open_amount, utilization FROM credit.report_customer_360 O
 INSERT INTO credit.profiles (customer_key, legal_name) VALUES ('1002', 'not hers');
 \set ON_ERROR_STOP 1
 RESET ROLE;
+
+\echo '== group limits: Huaxin Group (limit 30,000) above two subsidiaries with 20,000 each'
+INSERT INTO sales.customers VALUES (2001, 'Huaxin Shanghai', 'bob'), (2002, 'Huaxin Tianjin', 'bob');
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
+VALUES ('G-HUAXIN', 'Huaxin Group', 30000);
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit, parent_key)
+VALUES ('2001', 'Huaxin Shanghai', 20000, 'G-HUAXIN'), ('2002', 'Huaxin Tianjin', 20000, 'G-HUAXIN');
+INSERT INTO sales.orders (cust_id, total) VALUES (2001, 18000.00);
+\echo '== Huaxin Tianjin''s order of 15,000 fits its own limit, not the group''s 12,000 left: refused'
+\set ON_ERROR_STOP 0
+INSERT INTO sales.orders (cust_id, total) VALUES (2002, 15000.00);
+\set ON_ERROR_STOP 1
+INSERT INTO sales.orders (cust_id, total) VALUES (2002, 12000.00);
+SELECT customer_key, customer_name, parent_key, credit_limit, exposure, status
+  FROM credit.accounts WHERE customer_key IN ('G-HUAXIN', '2001', '2002') ORDER BY parent_key NULLS FIRST, 1;
+\echo '== Huaxin Tianjin leaves the group: its exposure leaves with it; reconcile agrees (no rows)'
+SELECT credit.move_account('2002', NULL);
+SELECT customer_key, parent_key, exposure, status
+  FROM credit.accounts WHERE customer_key IN ('G-HUAXIN', '2001', '2002') ORDER BY 1;
+SELECT * FROM credit.reconcile();
