@@ -315,7 +315,7 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.+) e.exposure '
 		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.open_exposure_query(att));
+		credit.rolled_up_query(credit.open_exposure_query(att)));
 END;
 $$;
 
@@ -381,7 +381,7 @@ BEGIN
 	EXECUTE pg_catalog.format(
 		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '
 		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.open_exposure_query(att));
+		credit.rolled_up_query(credit.open_exposure_query(att)));
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce ON %s', orders);
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce_truncate ON %s', orders);
 	DELETE FROM credit.attachments a
@@ -430,7 +430,7 @@ AS $$
 DECLARE
 	att		credit.attachments;
 	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
-	rollup	text;
+	rolled	text;
 BEGIN
 	IF repair THEN
 		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
@@ -444,36 +444,26 @@ BEGIN
 	IF repair THEN
 		LOCK TABLE credit.accounts IN SHARE ROW EXCLUSIVE MODE;
 	END IF;
-	/*
-	 * c: each customer's own exposure; r: rolled up the parent chain (an
-	 * account's exposure includes its descendants')
-	 */
-	rollup := 'WITH RECURSIVE c AS (SELECT p.customer_key, pg_catalog.sum(p.exposure) AS exposure '
-			  'FROM (%s) p GROUP BY 1), '
-			  'up AS (SELECT c.customer_key AS k, c.exposure, 0 AS depth FROM c '
-			  'UNION ALL SELECT a.parent_key, up.exposure, up.depth OPERATOR(pg_catalog.+) 1 '
-			  'FROM up JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) up.k '
-			  'WHERE a.parent_key IS NOT NULL AND up.depth OPERATOR(pg_catalog.<) 64), '
-			  'r AS (SELECT up.k AS customer_key, pg_catalog.sum(up.exposure) AS exposure '
-			  'FROM up GROUP BY 1) ';
+	/* each customer's own exposure, rolled up the parent chains */
+	rolled := credit.rolled_up_query(parts);
 	RETURN QUERY EXECUTE pg_catalog.format(
-		rollup OPERATOR(pg_catalog.||)
+		'WITH r AS (%s) '
 		'SELECT a.customer_key::pg_catalog.text, a.exposure, '
 		'COALESCE(c.exposure, 0), '
 		'a.exposure OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
 		'FROM credit.accounts a LEFT JOIN r c '
 		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
 		'WHERE a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
-		'ORDER BY 1', parts);
+		'ORDER BY 1', rolled);
 	IF repair THEN
 		EXECUTE pg_catalog.format(
-			rollup OPERATOR(pg_catalog.||)
+			'WITH r AS (%s) '
 			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
 			'FROM credit.accounts a2 LEFT JOIN r c '
 			'ON c.customer_key OPERATOR(pg_catalog.=) a2.customer_key '
 			'WHERE a2.customer_key OPERATOR(pg_catalog.=) a.customer_key '
 			'AND a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
-			parts);
+			rolled);
 	END IF;
 END;
 $$;

@@ -642,14 +642,15 @@ BEGIN
 	INTO evaluated, queued, repeats, esc_keys, esc_status
 	USING as_of, cur_repeat_at, next_no_at, next_days_at, next_repeat_at, after_days_at;
 
-	/* escalate: lock the accounts in key order, then raise their dunning_status */
+	/* escalate: lock the accounts in the ledger's order, then raise their dunning_status */
 	to_watch := 0;
 	to_stop := 0;
 	IF esc_keys IS NOT NULL THEN
 		PERFORM 1
 		   FROM credit.accounts a
+		   JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
 		  WHERE a.customer_key OPERATOR(pg_catalog.=) ANY (esc_keys)
-		  ORDER BY a.customer_key
+		  ORDER BY t.root_key, t.depth, a.customer_key
 			FOR UPDATE OF a;
 		WITH changed AS (
 			UPDATE credit.accounts a
@@ -674,6 +675,7 @@ BEGIN
 		SELECT pg_catalog.array_agg(s.customer_key ORDER BY s.customer_key) INTO lift_keys
 		  FROM (SELECT a.customer_key
 				  FROM credit.accounts a
+				  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
 				 WHERE a.dunning_status IS NOT NULL
 				   AND NOT EXISTS (
 						SELECT 1 FROM credit.receivables r
@@ -681,7 +683,7 @@ BEGIN
 						   AND r.allocated OPERATOR(pg_catalog.<) r.amount
 						   AND NOT r.disputed
 						   AND r.due_date OPERATOR(pg_catalog.<) run_dunning.as_of)
-				 ORDER BY a.customer_key
+				 ORDER BY t.root_key, t.depth, a.customer_key
 				   FOR UPDATE OF a) s;
 		IF lift_keys IS NOT NULL THEN
 			UPDATE credit.accounts a

@@ -40,7 +40,7 @@
  * Concurrency: rescore takes a transaction-level advisory lock, so two runs
  * queue (at REPEATABLE READ the second gets 40001).  It reads the ledger in
  * its snapshot and updates accounts only for applied limits: it locks those
- * rows in ascending key order, as the ledger does, so it cannot deadlock
+ * rows in the ledger's lock order (credit.account_tree), so it cannot deadlock
  * with order entry, and the UPDATE re-tests the grade's policy on the
  * newest row, so a decrease policy never raises a limit a person lowered
  * meanwhile (an order racing a lowered limit is decided by the ledger, see
@@ -309,15 +309,17 @@ BEGIN
 		RETURNING 1
 	), locked AS (
 		/*
-		 * the accounts to change, locked in ascending key order as the
-		 * ledger locks them, before any is updated: no deadlock with a
-		 * transaction that holds one account and then writes a higher one
+		 * the accounts to change, locked in the ledger's order (root
+		 * first, then key: credit.account_tree) before any is updated: no
+		 * deadlock with a transaction that holds one account and then
+		 * writes one later in that order
 		 */
 		SELECT a.customer_key
 		  FROM credit.accounts a
 		  JOIN s ON s.customer_key OPERATOR(pg_catalog.=) a.customer_key
+		  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
 		 WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'
-		 ORDER BY a.customer_key
+		 ORDER BY t.root_key, t.depth, a.customer_key
 		   FOR NO KEY UPDATE OF a
 	), applied AS (
 		UPDATE credit.accounts a

@@ -145,7 +145,7 @@ GRANT EXECUTE ON FUNCTION
 	credit.detach_orders(regclass), credit.column_type(regclass, name),
 	credit.require_read_committed(text),
 	credit.open_orders_filter(credit.attachments), credit.open_exposure_query(credit.attachments),
-	credit.reconcile(boolean)
+	credit.rolled_up_query(text), credit.reconcile(boolean)
 	TO credit_admin;
 CREATE POLICY own_customers ON credit.accounts
 	USING ((SELECT credit.sees_all_customers())
