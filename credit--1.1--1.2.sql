@@ -5,7 +5,7 @@
  * every ancestor (the C ledger), credit.move_account, credit.account_tree
  * (the lock order, used by rescore and run_dunning), reconcile, attach and
  * detach rolling up, and credit.own_exposure for the reports that sum
- * exposure.
+ * exposure; and credit segments: attach_orders(..., segment_column).
  */
 
 \echo Use "ALTER EXTENSION credit UPDATE TO '1.2'" to load this file. \quit
@@ -90,8 +90,33 @@ DROP TRIGGER audit_no_truncate ON credit.accounts;
 SELECT credit.audit_table('credit.accounts', 'account:', 'customer_key',
 						  'customer_key,credit_limit,temp_limit,temp_limit_from,temp_limit_until,payment_term_days,currency,owner,region,parent_key,watch_ratio,status,manual_status,dunning_status');
 
-/* reconcile, attach and detach roll exposure up the parent chains */
-CREATE OR REPLACE FUNCTION credit.attach_table(orders regclass,
+/*
+ * credit segments: attach_orders(..., segment_column); attach and detach
+ * roll exposure up the parent chains, and so does reconcile
+ */
+ALTER TABLE credit.attachments ADD COLUMN segment_column name;
+COMMENT ON COLUMN credit.attachments.segment_column IS
+'Column naming the credit segment (business unit) of each row: the row counts on account customer/segment (a NULL segment: on the customer''s own account). NULL: no segments.';
+DROP FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text);
+DROP FUNCTION credit.attach_receivables(regclass, name, name, name, text[]);
+DROP FUNCTION credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text);
+CREATE OR REPLACE FUNCTION credit.open_exposure_query(att credit.attachments)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.format(
+	'SELECT (o.%1$I)::pg_catalog.text %6$s AS customer_key, '
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) %5$s AS exposure '
+	'FROM %3$s o WHERE %4$s GROUP BY 1',
+	($1).customer_column, ($1).amount_column, ($1).orders,
+	credit.open_orders_filter($1),
+	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END,
+	CASE WHEN ($1).segment_column IS NOT NULL
+		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
+								($1).segment_column)
+		 ELSE '' END);
+
+CREATE FUNCTION credit.attach_table(orders regclass,
 									customer_column name,
 									amount_column name,
 									status_column name,
@@ -103,12 +128,15 @@ CREATE OR REPLACE FUNCTION credit.attach_table(orders regclass,
 									key_column name DEFAULT NULL,
 									held_status text DEFAULT NULL,
 									release_status text DEFAULT NULL,
-									rejected_status text DEFAULT NULL)
+									rejected_status text DEFAULT NULL,
+									segment_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	seg_type regtype;
+	bad_segment text;
 	kind	"char";
 	cust_type regtype;
 	amt_type regtype;
@@ -234,13 +262,23 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF segment_column IS NOT NULL THEN
+		seg_type := credit.column_type(orders, segment_column);
+		IF seg_type NOT IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
+							'text'::regtype, 'character varying'::regtype, 'uuid'::regtype) THEN
+			RAISE EXCEPTION 'segment column "%" has unsupported type %', segment_column, seg_type
+				USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = segment_column,
+					  HINT = 'Segments may be bigint, integer, smallint, text, varchar or uuid.';
+		END IF;
+	END IF;
+
 	INSERT INTO credit.attachments (orders, customer_column, amount_column,
 									status_column, open_statuses, role, builtin,
 									over_limit, key_column, held_status, release_status,
-									rejected_status)
+									rejected_status, segment_column)
 	VALUES (orders, customer_column, amount_column, status_column, open_statuses,
 			role, builtin, over_limit, key_column, held_status, release_status,
-			rejected_status)
+			rejected_status, segment_column)
 	RETURNING * INTO att;
 
 	EXECUTE pg_catalog.format(
@@ -263,6 +301,18 @@ BEGIN
 		'OR (o.%2$I)::pg_catalog.numeric OPERATOR(pg_catalog.>=) 1e15) LIMIT 1',
 		customer_column, amount_column, orders, credit.open_orders_filter(att))
 		INTO null_customer, bad_amount;
+	IF segment_column IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT (o.%1$I)::pg_catalog.text FROM %2$s o WHERE %3$s '
+			'AND ((o.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) ''/'' '
+			'OR (o.%1$I)::pg_catalog.text OPERATOR(pg_catalog.=) '''') LIMIT 1',
+			segment_column, orders, credit.open_orders_filter(att)) INTO bad_segment;
+		IF bad_segment IS NOT NULL THEN
+			RAISE EXCEPTION 'open order in "%" has credit segment "%", empty or containing "/"', orders, bad_segment
+				USING ERRCODE = '22023', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = segment_column,
+					  HINT = 'A segment''s account is "customer/segment": segments are non-empty names without "/".';
+		END IF;
+	END IF;
 	IF null_customer THEN
 		RAISE EXCEPTION 'open order in "%" has no customer', orders
 			USING ERRCODE = '23502', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = customer_column,
@@ -295,6 +345,54 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION credit.attach_orders(orders regclass,
+									 customer_column name,
+									 amount_column name,
+									 status_column name DEFAULT NULL,
+									 open_statuses text[] DEFAULT NULL,
+									 over_limit text DEFAULT 'reject',
+									 key_column name DEFAULT NULL,
+									 held_status text DEFAULT NULL,
+									 release_status text DEFAULT NULL,
+									 rejected_status text DEFAULT NULL,
+									 segment_column name DEFAULT NULL)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT credit.attach_table(orders, customer_column, amount_column,
+							   status_column, open_statuses, 'orders', false, NULL,
+							   over_limit, key_column, held_status, release_status,
+							   rejected_status, segment_column);
+END;
+
+COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name) IS
+'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded). segment_column: each row counts on the account customer/segment (credit segments; a NULL segment counts on the customer''s own account).';
+CREATE FUNCTION credit.attach_receivables(invoices regclass,
+										  customer_column name,
+										  amount_column name,
+										  status_column name DEFAULT NULL,
+										  open_statuses text[] DEFAULT NULL)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT credit.attach_table(invoices, customer_column, amount_column,
+							   status_column, open_statuses, 'receivables');
+END;
+
+COMMENT ON FUNCTION credit.attach_receivables(regclass, name, name, name, text[]) IS
+'Count an application''s own invoice table as exposure (its open amount column): like an order table, but an invoice is a posted fact and is never refused.';
+REVOKE ALL ON FUNCTION
+	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name),
+	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name),
+	credit.attach_receivables(regclass, name, name, name, text[])
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name),
+	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name),
+	credit.attach_receivables(regclass, name, name, name, text[])
+	TO credit_admin;
 CREATE OR REPLACE FUNCTION credit.detach_orders(orders regclass)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

@@ -27,6 +27,7 @@ CREATE TABLE credit.attachments (
 	held_status		text,
 	release_status	text,
 	rejected_status	text,
+	segment_column	name,
 	CONSTRAINT attachments_role_check
 		CHECK (role OPERATOR(pg_catalog.=) ANY ('{orders,receivables,payments}'::text[])),
 	CONSTRAINT attachments_status_check
@@ -43,6 +44,9 @@ CREATE TABLE credit.attachments (
 
 COMMENT ON TABLE credit.attachments IS
 'Tables whose rows count as credit exposure, and which columns hold the customer, amount and status. role orders: increases are checked against the limit; receivables: counted, not checked; payments: lower exposure. builtin rows are the extension''s own ledger tables. over_limit (orders): reject, hold (write held_status, open a release application) or warn. Maintained by credit.attach_orders, credit.attach_receivables and credit.detach_orders.';
+
+COMMENT ON COLUMN credit.attachments.segment_column IS
+'Column naming the credit segment (business unit) of each row: the row counts on account customer/segment (a NULL segment: on the customer''s own account). NULL: no segments.';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT builtin');
 
@@ -85,12 +89,16 @@ RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT (o.%1$I)::pg_catalog.text AS customer_key, '
+	'SELECT (o.%1$I)::pg_catalog.text %6$s AS customer_key, '
 	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) %5$s AS exposure '
 	'FROM %3$s o WHERE %4$s GROUP BY 1',
 	($1).customer_column, ($1).amount_column, ($1).orders,
 	credit.open_orders_filter($1),
-	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END);
+	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END,
+	CASE WHEN ($1).segment_column IS NOT NULL
+		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
+								($1).segment_column)
+		 ELSE '' END);
 
 /*
  * attach, detach and repair count a table's orders after locking it, which
@@ -127,12 +135,15 @@ CREATE FUNCTION credit.attach_table(orders regclass,
 									key_column name DEFAULT NULL,
 									held_status text DEFAULT NULL,
 									release_status text DEFAULT NULL,
-									rejected_status text DEFAULT NULL)
+									rejected_status text DEFAULT NULL,
+									segment_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	seg_type regtype;
+	bad_segment text;
 	kind	"char";
 	cust_type regtype;
 	amt_type regtype;
@@ -258,13 +269,23 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF segment_column IS NOT NULL THEN
+		seg_type := credit.column_type(orders, segment_column);
+		IF seg_type NOT IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype,
+							'text'::regtype, 'character varying'::regtype, 'uuid'::regtype) THEN
+			RAISE EXCEPTION 'segment column "%" has unsupported type %', segment_column, seg_type
+				USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = segment_column,
+					  HINT = 'Segments may be bigint, integer, smallint, text, varchar or uuid.';
+		END IF;
+	END IF;
+
 	INSERT INTO credit.attachments (orders, customer_column, amount_column,
 									status_column, open_statuses, role, builtin,
 									over_limit, key_column, held_status, release_status,
-									rejected_status)
+									rejected_status, segment_column)
 	VALUES (orders, customer_column, amount_column, status_column, open_statuses,
 			role, builtin, over_limit, key_column, held_status, release_status,
-			rejected_status)
+			rejected_status, segment_column)
 	RETURNING * INTO att;
 
 	EXECUTE pg_catalog.format(
@@ -287,6 +308,18 @@ BEGIN
 		'OR (o.%2$I)::pg_catalog.numeric OPERATOR(pg_catalog.>=) 1e15) LIMIT 1',
 		customer_column, amount_column, orders, credit.open_orders_filter(att))
 		INTO null_customer, bad_amount;
+	IF segment_column IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT (o.%1$I)::pg_catalog.text FROM %2$s o WHERE %3$s '
+			'AND ((o.%1$I)::pg_catalog.text OPERATOR(pg_catalog.~) ''/'' '
+			'OR (o.%1$I)::pg_catalog.text OPERATOR(pg_catalog.=) '''') LIMIT 1',
+			segment_column, orders, credit.open_orders_filter(att)) INTO bad_segment;
+		IF bad_segment IS NOT NULL THEN
+			RAISE EXCEPTION 'open order in "%" has credit segment "%", empty or containing "/"', orders, bad_segment
+				USING ERRCODE = '22023', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = segment_column,
+					  HINT = 'A segment''s account is "customer/segment": segments are non-empty names without "/".';
+		END IF;
+	END IF;
 	IF null_customer THEN
 		RAISE EXCEPTION 'open order in "%" has no customer', orders
 			USING ERRCODE = '23502', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = customer_column,
@@ -328,7 +361,8 @@ CREATE FUNCTION credit.attach_orders(orders regclass,
 									 key_column name DEFAULT NULL,
 									 held_status text DEFAULT NULL,
 									 release_status text DEFAULT NULL,
-									 rejected_status text DEFAULT NULL)
+									 rejected_status text DEFAULT NULL,
+									 segment_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -336,11 +370,11 @@ BEGIN ATOMIC
 	SELECT credit.attach_table(orders, customer_column, amount_column,
 							   status_column, open_statuses, 'orders', false, NULL,
 							   over_limit, key_column, held_status, release_status,
-							   rejected_status);
+							   rejected_status, segment_column);
 END;
 
-COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text) IS
-'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded).';
+COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name) IS
+'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded). segment_column: each row counts on the account customer/segment (credit segments; a NULL segment counts on the customer''s own account).';
 
 CREATE FUNCTION credit.attach_receivables(invoices regclass,
 										  customer_column name,

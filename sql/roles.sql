@@ -139,8 +139,8 @@ GRANT INSERT, UPDATE, DELETE ON credit.settings, credit.aging_buckets, credit.du
 	TO credit_admin;
 GRANT EXECUTE ON FUNCTION
 	credit.dunning_template_variables(),
-	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text),
-	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text),
+	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name),
+	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name),
 	credit.attach_receivables(regclass, name, name, name, text[]),
 	credit.detach_orders(regclass), credit.column_type(regclass, name),
 	credit.require_read_committed(text),

@@ -94,6 +94,8 @@ typedef struct OrdersTable
 	OverLimit	over_limit;		/* what a refused increase does */
 	AttrNumber	key_att;		/* order key (hold, warn), or invalid */
 	FmgrInfo	key_out;
+	AttrNumber	segment_att;	/* credit segment, or invalid */
+	FmgrInfo	segment_out;
 	char	   *held_status;	/* hold: the status a held order has */
 	const char *what;			/* "order", "invoice", "payment" */
 	MemoryContext cxt;			/* owns the strings above */
@@ -181,8 +183,10 @@ load_orders_table(Relation rel, OrdersTable *entry)
 		SPIPlanPtr	p = SPI_prepare("SELECT customer_column::pg_catalog.text, "
 									"amount_column::pg_catalog.text, "
 									"status_column::pg_catalog.text, open_statuses, role, "
-									"over_limit, key_column::pg_catalog.text, held_status "
-									"FROM credit.attachments "
+									"over_limit, key_column::pg_catalog.text, held_status, "
+									/* added in 1.2: absent before the update */
+									"pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'segment_column' "
+									"FROM credit.attachments a "
 									"WHERE orders OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
 
@@ -244,6 +248,19 @@ load_orders_table(Relation rel, OrdersTable *entry)
 			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->key_att - 1)->atttypid,
 							  &outfunc, &varlena);
 			fmgr_info_cxt(outfunc, &entry->key_out, entry->cxt);
+		}
+	}
+	{
+		char	   *segment_column = SPI_getvalue(tup, tdesc, 9);
+
+		entry->segment_att = InvalidAttrNumber;
+		if (segment_column != NULL)
+		{
+			entry->segment_att = find_column(rel, segment_column);
+			check_type(rel, entry->segment_att, key_types, lengthof(key_types));
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->segment_att - 1)->atttypid,
+							  &outfunc, &varlena);
+			fmgr_info_cxt(outfunc, &entry->segment_out, entry->cxt);
 		}
 	}
 	entry->status_att = InvalidAttrNumber;
@@ -390,12 +407,18 @@ check_amount(Relation rel, OrdersTable *t, Numeric amount)
 				 errtablecol(rel, t->amount_att)));
 }
 
-/* the customer key of an open row, in text form; NULL is refused */
+/*
+ * The account key of an open row: the customer key in text form (NULL is
+ * refused), and for a table with a segment column, customer/segment (a
+ * NULL segment: the customer's own account).
+ */
 static char *
 row_customer(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc)
 {
 	bool		isnull;
 	Datum		d = heap_getattr(tuple, t->customer_att, desc, &isnull);
+	char	   *customer;
+	char	   *segment;
 
 	if (isnull)
 		ereport(ERROR,
@@ -405,7 +428,21 @@ row_customer(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc)
 				 errdetail("Column \"%s\" is null; an open order must name the customer whose credit it uses.",
 						   NameStr(TupleDescAttr(desc, t->customer_att - 1)->attname)),
 				 errtablecol(rel, t->customer_att)));
-	return OutputFunctionCall(&t->customer_out, d);
+	customer = OutputFunctionCall(&t->customer_out, d);
+	if (t->segment_att == InvalidAttrNumber)
+		return customer;
+	d = heap_getattr(tuple, t->segment_att, desc, &isnull);
+	if (isnull)
+		return customer;
+	segment = OutputFunctionCall(&t->segment_out, d);
+	if (strchr(segment, '/') != NULL || segment[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("credit segment \"%s\" of an order in \"%s\" is empty or contains \"/\"",
+						segment, RelationGetRelationName(rel)),
+				 errdetail("A segment's account is \"customer/segment\"; the segment must be a non-empty name without \"/\"."),
+				 errtablecol(rel, t->segment_att)));
+	return psprintf("%s/%s", customer, segment);
 }
 
 static Numeric
@@ -570,6 +607,8 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 	/* an update that touches none of our columns changes nothing */
 	if (oldrow && newrow &&
 		column_unchanged(desc, t->customer_att, oldrow, newrow) &&
+		(t->segment_att == InvalidAttrNumber ||
+		 column_unchanged(desc, t->segment_att, oldrow, newrow)) &&
 		column_unchanged(desc, t->amount_att, oldrow, newrow) &&
 		(t->status_att == InvalidAttrNumber ||
 		 column_unchanged(desc, t->status_att, oldrow, newrow)))
@@ -591,6 +630,8 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		if (newrow && row_has_status(t, newrow, desc, t->held_status))
 		{
 			if (!(column_unchanged(desc, t->customer_att, oldrow, newrow) &&
+				  (t->segment_att == InvalidAttrNumber ||
+				   column_unchanged(desc, t->segment_att, oldrow, newrow)) &&
 				  column_unchanged(desc, t->amount_att, oldrow, newrow)))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

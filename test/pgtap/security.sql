@@ -316,7 +316,7 @@ SELECT ok(has_table_privilege('credit_admin', 'credit.positions', 'INSERT')
 		  'credit_admin configures positions, rules and settings');
 SELECT is(pg_temp.executors('credit.reconcile(boolean)'), '{credit_admin}',
 		  'only credit_admin may execute credit.reconcile');
-SELECT is(pg_temp.executors('credit.attach_orders(regclass,name,name,name,text[],text,name,text,text,text)'),
+SELECT is(pg_temp.executors('credit.attach_orders(regclass,name,name,name,text[],text,name,text,text,text,name)'),
 		  '{credit_admin}', 'only credit_admin may execute credit.attach_orders');
 SELECT is(pg_temp.executors('credit.detach_orders(regclass)'), '{credit_admin}',
 		  'only credit_admin may execute credit.detach_orders');
