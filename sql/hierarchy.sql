@@ -12,13 +12,13 @@
 \echo Use "CREATE EXTENSION credit" to load this file. \quit
 
 CREATE FUNCTION credit.move_account(customer text, new_parent text)
-RETURNS void
+RETURNS credit.accounts
 AS 'MODULE_PATHNAME', 'credit_move_account'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.move_account(text, text) IS
-'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure (LOCK credit.accounts IN SHARE ROW EXCLUSIVE MODE) and holds new ones off until it commits. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED.';
+'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure (LOCK credit.accounts IN SHARE ROW EXCLUSIVE MODE) and holds new ones off until it commits. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED; 54000: the tree would be deeper than 63 levels. Returns the account row.';
 
 /*
  * Where each account stands in its tree: its root and its depth below it.
@@ -65,3 +65,32 @@ RETURN pg_catalog.format(
 
 COMMENT ON FUNCTION credit.rolled_up_query(text) IS
 'Internal: wraps the SQL of a per-customer exposure query (customer_key, exposure) so that each account also gets its descendants'' exposure.';
+
+/*
+ * A member's exposure is part of its ancestors': deleting the member would
+ * leave it there.  (A root account may be deleted as before.)
+ */
+CREATE FUNCTION credit.accounts_delete_check()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.parent_key IS NOT NULL AND OLD.exposure OPERATOR(pg_catalog.<>) 0 THEN
+		RAISE EXCEPTION 'cannot delete customer "%" while it has exposure', OLD.customer_key
+			USING ERRCODE = '55000',
+				  DETAIL = pg_catalog.format('Its exposure %s is part of the exposure of group "%s".',
+											 OLD.exposure, OLD.parent_key),
+				  HINT = pg_catalog.format('Close its open items, or move it out of the group first: SELECT credit.move_account(%L, NULL).',
+										   OLD.customer_key);
+	END IF;
+	RETURN OLD;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.accounts_delete_check() IS
+'BEFORE DELETE on credit.accounts: a member of a group (parent_key) with exposure cannot be deleted (55000).';
+
+CREATE TRIGGER accounts_delete_check
+	BEFORE DELETE ON credit.accounts
+	FOR EACH ROW EXECUTE FUNCTION credit.accounts_delete_check();

@@ -355,6 +355,40 @@ credit_accounts_parent_attnum(TupleDesc desc)
 	return InvalidAttrNumber;
 }
 
+/*
+ * The number of accounts from key up to its root, key included (0 if key
+ * has no account); stops counting past CREDIT_MAX_DEPTH.
+ */
+int
+credit_chain_length(const char *key)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	int			rc;
+	int			n;
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	values[0] = CStringGetTextDatum(key);
+	rc = SPI_execute_with_args("WITH RECURSIVE up(k, n) AS ("
+							   " SELECT a.parent_key, 1 FROM credit.accounts a"
+							   " WHERE a.customer_key OPERATOR(pg_catalog.=) $1"
+							   " UNION ALL"
+							   " SELECT a.parent_key, up.n OPERATOR(pg_catalog.+) 1"
+							   " FROM credit.accounts a JOIN up"
+							   " ON a.customer_key OPERATOR(pg_catalog.=) up.k"
+							   " WHERE up.n OPERATOR(pg_catalog.<=) " CppAsString2(CREDIT_MAX_DEPTH) ")"
+							   " SELECT COALESCE(pg_catalog.max(up.n), 0)::pg_catalog.int4 FROM up",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the parent chain failed: %s", SPI_result_code_string(rc));
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	return n;
+}
+
 /* set by credit.move_account (hierarchy.c) while it rewrites parent_key */
 bool		credit_moving_account = false;
 
@@ -376,6 +410,13 @@ check_parent(TriggerData *trigdata, HeapTuple newtuple, TupleDesc desc, Numeric 
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
+		if (!newnull &&
+			credit_chain_length(TextDatumGetCString(newparent)) >= CREDIT_MAX_DEPTH)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("parent \"%s\" is too deep for another level",
+							TextDatumGetCString(newparent)),
+					 errdetail("An account has at most %d ancestors.", CREDIT_MAX_DEPTH - 1)));
 		if (!newnull && credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -93,7 +93,11 @@ typedef struct CreditAccountValues
 	CreditStatus dunning;		/* watch or stop set by dunning; OK if unset */
 } CreditAccountValues;
 
+/* an account has at most CREDIT_MAX_DEPTH - 1 ancestors (INSERT and move_account refuse more) */
+#define CREDIT_MAX_DEPTH 64
+
 extern AttrNumber credit_accounts_parent_attnum(TupleDesc desc);
+extern int	credit_chain_length(const char *key);
 extern bool credit_moving_account;
 
 /* attribute numbers of credit.accounts (checked against the catalog) */

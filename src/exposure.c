@@ -168,8 +168,6 @@ typedef struct LedgerEntry
 	int			depth;			/* 0: the root */
 } LedgerEntry;
 
-/* a chain longer than this is taken for a cycle (move_account refuses them) */
-#define CREDIT_MAX_DEPTH 64
 
 static void
 report_no_account(const char *key, const CreditSource *source)
@@ -461,8 +459,10 @@ read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot
 		Datum		parent;
 
 		if (n == CREDIT_MAX_DEPTH)
-			elog(ERROR, "credit account \"%s\" has more than %d ancestors", key,
-				 CREDIT_MAX_DEPTH - 1);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("credit account \"%s\" has more than %d ancestors", key,
+							CREDIT_MAX_DEPTH - 1)));
 		chain[n++] = k;
 		if (accounts_parent_attnum == InvalidAttrNumber ||
 			!find_account(rel, index, k, snapshot, slot))

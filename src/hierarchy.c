@@ -58,9 +58,24 @@ move_exposure(char *key, Numeric delta)
 	credit_apply_changes(&change, 1, &source);
 }
 
+/* the account row of key as it is now, in the caller's memory (inside SPI) */
+static Datum
+account_row(Datum key)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {key};
+
+	spi_exec("SELECT a.* FROM credit.accounts a WHERE a.customer_key OPERATOR(pg_catalog.=) $1",
+			 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "credit account vanished during credit.move_account");
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
 Datum
 credit_move_account(PG_FUNCTION_ARGS)
 {
+	Datum		result;
 	char	   *customer;
 	char	   *new_parent;
 	char	   *old_parent = NULL;
@@ -76,7 +91,7 @@ credit_move_account(PG_FUNCTION_ARGS)
 				 errmsg("credit.move_account needs a customer")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("credit.move_account must run at READ COMMITTED"),
 				 errdetail("It reads the accounts after taking its lock, which needs a fresh snapshot.")));
 	customer = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -117,12 +132,13 @@ credit_move_account(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("parent \"%s\" has no credit account", new_parent)));
 		/* the new parent and its ancestors must not include the customer */
-		spi_exec("WITH RECURSIVE up(k, n) AS ("
-				 " SELECT $2::pg_catalog.text COLLATE \"C\", 0"
-				 " UNION ALL"
-				 " SELECT a.parent_key, up.n OPERATOR(pg_catalog.+) 1 FROM credit.accounts a"
+		/* UNION, no depth bound: the walk ends at the root whatever the depth */
+		spi_exec("WITH RECURSIVE up(k) AS ("
+				 " SELECT $2::pg_catalog.text COLLATE \"C\""
+				 " UNION"
+				 " SELECT a.parent_key FROM credit.accounts a"
 				 " JOIN up ON a.customer_key OPERATOR(pg_catalog.=) up.k"
-				 " WHERE a.parent_key IS NOT NULL AND up.n OPERATOR(pg_catalog.<) 64)"
+				 " WHERE a.parent_key IS NOT NULL)"
 				 " SELECT 1 FROM up WHERE up.k OPERATOR(pg_catalog.=) $1",
 				 2, types, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
@@ -131,12 +147,33 @@ credit_move_account(PG_FUNCTION_ARGS)
 					 errmsg("moving customer \"%s\" under \"%s\" would make a cycle",
 							customer, new_parent),
 					 errdetail("\"%s\" is \"%s\" or one of its descendants.", new_parent, customer)));
+		/* the deepest account of the moved subtree must stay within the limit */
+		spi_exec("WITH RECURSIVE down(k, h) AS ("
+				 " SELECT $1::pg_catalog.text COLLATE \"C\", 0"
+				 " UNION ALL"
+				 " SELECT a.customer_key, down.h OPERATOR(pg_catalog.+) 1 FROM credit.accounts a"
+				 " JOIN down ON a.parent_key OPERATOR(pg_catalog.=) down.k"
+				 " WHERE down.h OPERATOR(pg_catalog.<) " CppAsString2(CREDIT_MAX_DEPTH) ")"
+				 " SELECT pg_catalog.max(down.h)::pg_catalog.int4 FROM down",
+				 1, types, values, NULL, SPI_OK_SELECT);
+		{
+			int			height = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (height + 1 + credit_chain_length(new_parent) > CREDIT_MAX_DEPTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("moving customer \"%s\" under \"%s\" would make the tree too deep",
+								customer, new_parent),
+						 errdetail("An account has at most %d ancestors.", CREDIT_MAX_DEPTH - 1)));
+		}
 	}
 	if ((old_parent == NULL && new_parent == NULL) ||
 		(old_parent != NULL && new_parent != NULL && strcmp(old_parent, new_parent) == 0))
 	{
+		result = account_row(values[0]);
 		SPI_finish();
-		PG_RETURN_VOID();
+		PG_RETURN_DATUM(result);
 	}
 
 	/* off the old chain, rewrite the link, onto the new chain */
@@ -158,7 +195,8 @@ credit_move_account(PG_FUNCTION_ARGS)
 	if (new_parent != NULL)
 		move_exposure(new_parent, exposure);
 
+	result = account_row(values[0]);
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
-	PG_RETURN_VOID();
+	PG_RETURN_DATUM(result);
 }

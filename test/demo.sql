@@ -265,7 +265,7 @@ INSERT INTO sales.orders (cust_id, total) VALUES (2002, 12000.00);
 SELECT customer_key, customer_name, parent_key, credit_limit, exposure, status
   FROM credit.accounts WHERE customer_key IN ('G-HUAXIN', '2001', '2002') ORDER BY parent_key NULLS FIRST, 1;
 \echo '== Huaxin Tianjin leaves the group: its exposure leaves with it; reconcile agrees (no rows)'
-SELECT credit.move_account('2002', NULL);
+SELECT customer_key, parent_key, exposure, status FROM credit.move_account('2002', NULL);
 SELECT customer_key, parent_key, exposure, status
   FROM credit.accounts WHERE customer_key IN ('G-HUAXIN', '2001', '2002') ORDER BY 1;
 SELECT * FROM credit.reconcile();
