@@ -29,7 +29,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.move_account(text, text) IS
-'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure (LOCK credit.accounts IN SHARE ROW EXCLUSIVE MODE) and holds new ones off until it commits. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED; 54000: the tree would be deeper than 63 levels. Returns the account row.';
+'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure or locked account rows (LOCK credit.accounts IN EXCLUSIVE MODE) and holds new ones off until it commits; plain reads go on. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED; 54000: the tree would be deeper than 63 levels. Returns the account row.';
 
 /*
  * Where each account stands in its tree: its root and its depth below it.
@@ -504,7 +504,7 @@ $$;
 COMMENT ON FUNCTION credit.reconcile(boolean) IS
 'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
 
-/* rescore and run_dunning lock accounts in the ledger's order */
+/* rescore, run_dunning and hold_left lock accounts in the ledger's order */
 CREATE OR REPLACE FUNCTION credit.rescore(as_of date DEFAULT CURRENT_DATE,
 							   scorecard bigint DEFAULT NULL)
 RETURNS TABLE (scored bigint, grade_changes bigint, limits_applied bigint,
@@ -674,6 +674,72 @@ BEGIN
 		   (SELECT pg_catalog.count(*) FROM applied),
 		   (SELECT pg_catalog.count(*) FROM s WHERE s.limit_action OPERATOR(pg_catalog.=) 'request')
 	  FROM (SELECT pg_catalog.count(*) FROM current) c, (SELECT pg_catalog.count(*) FROM closed) d;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION credit.hold_left(orders regclass, order_key text, actor text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	h credit.held_orders;
+	a credit.applications;
+	customer text;
+BEGIN
+	/* the account row before its audit chain head, as on every path */
+	SELECT x.customer_key INTO customer FROM credit.held_orders x
+	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2
+	   AND x.state OPERATOR(pg_catalog.=) 'held';
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	/*
+	 * The customer's row and its groups' rows, root first: the ledger's
+	 * order, in which the trigger then applies a reopened order.  The
+	 * customer's row alone first would invert that order against a
+	 * concurrent order of the group's (a deadlock).
+	 */
+	PERFORM 1 FROM credit.accounts x
+	  JOIN (WITH RECURSIVE up (k, n) AS (
+				SELECT customer COLLATE "C", 0
+				UNION ALL
+				SELECT p.parent_key, up.n OPERATOR(pg_catalog.+) 1
+				  FROM credit.accounts p JOIN up ON p.customer_key OPERATOR(pg_catalog.=) up.k
+				 WHERE p.parent_key IS NOT NULL AND up.n OPERATOR(pg_catalog.<) 64)
+			SELECT up.k, up.n FROM up) c ON x.customer_key OPERATOR(pg_catalog.=) c.k
+	 ORDER BY c.n DESC
+	   FOR NO KEY UPDATE OF x;
+	UPDATE credit.held_orders x
+	   SET state = 'cancelled', decided_at = pg_catalog.now(), changed_by = $3
+	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2
+	   AND x.state OPERATOR(pg_catalog.=) 'held'
+	RETURNING * INTO h;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	/*
+	 * Withdraw the release application, unless its row is locked: this path
+	 * holds the order row, and an approver who holds the application row
+	 * (credit.approve locks it first) needs the order row next, so waiting
+	 * for it here would deadlock.  That approver then finds the order no
+	 * longer held (55000), and the application stays for a rejection.
+	 */
+	SELECT * INTO a FROM credit.applications x
+	 WHERE x.application_id OPERATOR(pg_catalog.=) h.application_id
+	   AND x.state OPERATOR(pg_catalog.=) ANY ('{draft,pending}'::text[])
+	   FOR UPDATE SKIP LOCKED;
+	IF FOUND THEN
+		PERFORM credit.application_close(a.application_id, 'withdrawn',
+										 'the order left its held status');
+		PERFORM credit.approval_notify(a.application_id, 'withdrawn', ARRAY[]::text[],
+									   ARRAY[a.requester::text],
+									   pg_catalog.format('order "%s" of customer "%s" left its held status; its release application %s is withdrawn',
+														 $2, h.customer_key, a.application_id));
+	END IF;
+	PERFORM pg_catalog.pg_notify('credit_events', pg_catalog.json_build_object(
+		'event', 'hold_cancelled', 'customer_key', h.customer_key, 'orders', $1::text,
+		'order_key', $2, 'amount', h.amount, 'application_id', h.application_id)::text);
 END;
 $$;
 

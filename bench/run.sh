@@ -5,8 +5,11 @@
 #   bare     no trigger
 #   plpgsql  the PL/pgSQL reference a DBA would write (bench/plpgsql_reference.sql)
 #   credit   credit's C trigger, attached with credit.attach_orders
-# Scenarios: "distinct" (customer random(1, 10000)) and "hot" (every order
-# for one customer); clients -c 1 and -c 8 (-j 2).  The variants run
+# Scenarios: "distinct" (customer random(1, 10000)), "hot" (every order
+# for one customer) and "group" (customer random among 100 more, 10001 to
+# 10100, which in the credit variant are the members of one group account,
+# G1: every order also changes G1's row; bare and plpgsql run the same
+# orders without a group); clients -c 1 and -c 8 (-j 2).  The variants run
 # interleaved, BENCH_ROUNDS rounds (the order rotating each round), and the
 # table shows the median TPS of each.  After every run the variant's
 # exposure is reconciled against its orders (credit.reconcile() must be
@@ -19,12 +22,16 @@
 #   BENCH_PORT       port of the throwaway cluster (default 5499; the next free
 #                    one is taken when it is busy)
 #   BENCH_CLIENTS    client counts (default "1 8")
-#   BENCH_SCENARIOS  scenarios (default "distinct hot")
+#   BENCH_SCENARIOS  scenarios (default "distinct hot group")
 #   BENCH_PARTS      parts to run (default "orders receivables scorecard
 #                    reporting"); receivables is bench/receivables.sh,
 #                    scorecard bench/scorecard.sh, reporting
 #                    bench/reporting.sh (each its own cluster, see there)
 #   BENCH_DIR        where the throwaway clusters are made (bench/cluster.sh)
+#   BENCH_PGBIN      PostgreSQL bin directory to run (default: the system's
+#                    PostgreSQL 15); with BENCH_NO_BUILD=1, to bench an
+#                    extension installed into a private tree
+#   BENCH_NO_BUILD   1: do not build and install (test/setup.sh build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,10 +39,12 @@ DURATION=${BENCH_SECONDS:-15}
 ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-5499}
 CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
-SCENARIOS=${BENCH_SCENARIOS:-"distinct hot"}
+SCENARIOS=${BENCH_SCENARIOS:-"distinct hot group"}
 PARTS=${BENCH_PARTS:-"orders receivables scorecard reporting"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
+GROUP_MEMBERS=100		# scenario group: customers CUSTOMERS+1 .. CUSTOMERS+GROUP_MEMBERS
+GROUP_KEY=G1			# their parent account (credit variant)
 CREDIT_LIMIT=1e12		# far above what a run can add (hot customer: < 1e9), so no order is refused
 
 for v in DURATION ROUNDS PORT; do
@@ -50,7 +59,9 @@ for part in $PARTS; do
 done
 
 # the extension built and installed from this tree
-bash test/setup.sh build
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+	bash test/setup.sh build
+fi
 
 # the parts with clusters of their own, after the order part (if any)
 other_parts() {
@@ -71,6 +82,7 @@ if [[ " $PARTS " != *" orders "* ]]; then
 fi
 
 . bench/cluster.sh
+PGBIN=${BENCH_PGBIN:-$PGBIN}
 start_cluster bench "$PORT" 40 256MB
 
 CONN=(-h "$WORK" -p "$PORT" -U postgres)
@@ -91,12 +103,18 @@ done
 
 psql_db bench_plpgsql -f bench/plpgsql_reference.sql
 psql_db bench_plpgsql -c "INSERT INTO ref.accounts (customer_id, customer_name, credit_limit)
-	SELECT g, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g"
+	SELECT g, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS + $GROUP_MEMBERS) g"
 
 psql_db bench_credit >/dev/null <<EOF
 CREATE EXTENSION credit;
 INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
 	SELECT g::text, 'customer ' || g, $CREDIT_LIMIT FROM generate_series(1, $CUSTOMERS) g;
+-- scenario group: one parent account above $GROUP_MEMBERS members
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
+	VALUES ('$GROUP_KEY', 'group of customers $((CUSTOMERS + 1)) to $((CUSTOMERS + GROUP_MEMBERS))', $CREDIT_LIMIT);
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit, parent_key)
+	SELECT g::text, 'member ' || g, $CREDIT_LIMIT, '$GROUP_KEY'
+	  FROM generate_series($CUSTOMERS + 1, $CUSTOMERS + $GROUP_MEMBERS) g;
 SELECT credit.attach_orders('public.orders', customer_column => 'customer_id',
 							amount_column => 'amount', status_column => 'status',
 							open_statuses => '{open,confirmed}');
@@ -124,11 +142,12 @@ declare -A TPS=() TPS_ROUND=()
 
 run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 	local scen=$1 c=$2 v=$3 round=$4
-	local db=bench_$v ncust jobs out tps processed failed norders bad acct
+	local db=bench_$v ncust base=0 jobs out tps processed failed norders bad acct group
 
 	case $scen in
 		distinct) ncust=$CUSTOMERS ;;
 		hot) ncust=1 ;;
+		group) ncust=$GROUP_MEMBERS base=$CUSTOMERS ;;
 		*) echo "bench: unknown scenario $scen" >&2; exit 2 ;;
 	esac
 	jobs=$(( c >= 2 ? 2 : 1 ))
@@ -143,7 +162,7 @@ run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 	psql_db "$db" -c "VACUUM orders" -c "CHECKPOINT"
 
 	if ! out=$("$PGBIN/pgbench" -n -M prepared -c "$c" -j "$jobs" -T "$DURATION" \
-			-D "ncust=$ncust" -f bench/order.pgbench "${CONN[@]}" "$db" 2>&1); then
+			-D "ncust=$ncust" -D "base=$base" -f bench/order.pgbench "${CONN[@]}" "$db" 2>&1); then
 		echo "$out" >&2
 		echo "bench: pgbench failed ($scen, -c $c, $v)" >&2
 		exit 1
@@ -164,6 +183,17 @@ run_one() {	# run_one SCENARIO CLIENTS VARIANT ROUND
 		echo "bench: sanity check failed ($scen, -c $c, $v): $processed transactions," \
 			 "$norders orders, $bad accounts differ on reconcile" >&2
 		exit 1
+	fi
+	# the group's account carries every order of the run (credit.reconcile()
+	# rolls up too; this says it without it)
+	if [ "$scen" = group ] && [ "$v" = credit ]; then
+		group=$(scalar "$db" "SELECT (SELECT exposure FROM credit.accounts WHERE customer_key = '$GROUP_KEY')
+			= (SELECT sum(amount) FROM orders WHERE customer_id > $CUSTOMERS)")
+		if [ "$group" != t ]; then
+			echo "bench: sanity check failed ($scen, -c $c, $v): the exposure of $GROUP_KEY" \
+				 "is not the sum of its members' orders" >&2
+			exit 1
+		fi
 	fi
 
 	TPS[$scen,$c,$v]+="$tps "
@@ -189,7 +219,8 @@ echo "  settings:  fsync=$(scalar postgres "SHOW fsync")," \
 	 "full_page_writes=$(scalar postgres "SHOW full_page_writes")," \
 	 "shared_buffers=$(scalar postgres "SHOW shared_buffers"), autovacuum=off (vacuum between runs)"
 echo "  machine:   $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
-echo "  runs:      $nruns x ${DURATION}s ($ROUNDS rounds, variants interleaved), $CUSTOMERS customers"
+echo "  runs:      $nruns x ${DURATION}s ($ROUNDS rounds, variants interleaved), $CUSTOMERS customers" \
+	 "(group: $GROUP_MEMBERS more, under one group account in the credit variant)"
 echo
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -244,6 +275,21 @@ for scen in $SCENARIOS; do
 done
 echo
 
+# a hot group: every order also changes the group's row, so its members'
+# orders queue on it (as the hot customer's do on its own row)
+if [[ " $SCENARIOS " == *" group "* ]]; then
+	for c in $CLIENTS_LIST; do
+		if [[ " $SCENARIOS " == *" distinct "* ]]; then
+			awk -v c="$c" -v g="${MED[group,$c,credit]}" -v d="${MED[distinct,$c,credit]}" \
+				-v b="${MED[group,$c,bare]}" \
+				'BEGIN { printf "group -c %s: credit %.0f tps = %.2f x credit distinct, %.2f x bare\n", c, g, g / d, g / b }'
+		else
+			awk -v c="$c" -v g="${MED[group,$c,credit]}" -v b="${MED[group,$c,bare]}" \
+				'BEGIN { printf "group -c %s: credit %.0f tps = %.2f x bare\n", c, g, g / b }'
+		fi
+	done
+	echo
+fi
 if [[ " $SCENARIOS " == *" distinct "* && " $CLIENTS_LIST " == *" 8 "* ]]; then
 	awk -v b="${MED[distinct,8,bare]}" -v p="${MED[distinct,8,plpgsql]}" -v r="${MED[distinct,8,credit]}" 'BEGIN {
 		printf "targets (distinct customers, -c 8, ratio of the medians): credit/bare %.2f >= 0.80: %s; credit/plpgsql %.2f >= 1.05: %s\n",

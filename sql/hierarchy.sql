@@ -18,7 +18,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION credit.move_account(text, text) IS
-'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure (LOCK credit.accounts IN SHARE ROW EXCLUSIVE MODE) and holds new ones off until it commits. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED; 54000: the tree would be deeper than 63 levels. Returns the account row.';
+'Moves a customer''s account under new_parent (NULL: no parent) with its exposure: off the old parent and its ancestors, onto the new ones, without a limit check (a new parent over its limit gets status hold). Waits for transactions that have changed exposure or locked account rows (LOCK credit.accounts IN EXCLUSIVE MODE) and holds new ones off until it commits; plain reads go on. 42704: an unknown customer or parent; 23514: the move would make a cycle; 22004: no customer; 25000: above READ COMMITTED; 54000: the tree would be deeper than 63 levels. Returns the account row.';
 
 /*
  * Where each account stands in its tree: its root and its depth below it.

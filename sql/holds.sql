@@ -268,8 +268,22 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
+	/*
+	 * The customer's row and its groups' rows, root first: the ledger's
+	 * order, in which the trigger then applies a reopened order.  The
+	 * customer's row alone first would invert that order against a
+	 * concurrent order of the group's (a deadlock).
+	 */
 	PERFORM 1 FROM credit.accounts x
-	 WHERE x.customer_key OPERATOR(pg_catalog.=) customer FOR NO KEY UPDATE;
+	  JOIN (WITH RECURSIVE up (k, n) AS (
+				SELECT customer COLLATE "C", 0
+				UNION ALL
+				SELECT p.parent_key, up.n OPERATOR(pg_catalog.+) 1
+				  FROM credit.accounts p JOIN up ON p.customer_key OPERATOR(pg_catalog.=) up.k
+				 WHERE p.parent_key IS NOT NULL AND up.n OPERATOR(pg_catalog.<) 64)
+			SELECT up.k, up.n FROM up) c ON x.customer_key OPERATOR(pg_catalog.=) c.k
+	 ORDER BY c.n DESC
+	   FOR NO KEY UPDATE OF x;
 	UPDATE credit.held_orders x
 	   SET state = 'cancelled', decided_at = pg_catalog.now(), changed_by = $3
 	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2

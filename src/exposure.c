@@ -23,9 +23,9 @@
  * their tree's root, then root first down the tree, then by key.  Two
  * sessions whose changes meet on the same accounts (siblings on their
  * parent, or a transfer between customers) therefore never deadlock.  The
- * trees cannot change under a running change: credit.move_account takes a
- * SHARE ROW EXCLUSIVE lock on credit.accounts, which waits for every
- * transaction that has changed exposure and holds off new ones.
+ * trees cannot change under a running change: credit.move_account takes an
+ * EXCLUSIVE lock on credit.accounts, which waits for every transaction that
+ * has changed exposure or locked account rows, and holds off new ones.
  *
  * Because the row is written directly, triggers on credit.accounts do not
  * fire for these writes; the status rule they would apply (accounts.c) is

@@ -10,12 +10,17 @@
  * limit check (a move is a decision of the credit controller; a new parent
  * over its limit gets status hold, and its members' increases are refused).
  *
- * The move first takes a SHARE ROW EXCLUSIVE lock on credit.accounts.  It
- * conflicts with the ROW EXCLUSIVE lock of every transaction that has
- * changed exposure, so the move waits for those to end, and new changes
- * wait for the move to commit: no change runs on a tree while it is being
- * reshaped, which is what lets the ledger take its row locks in one global
- * order.  A move that would make a cycle (Q is C or one of C's descendants)
+ * The move first takes an EXCLUSIVE lock on credit.accounts.  It conflicts
+ * with the ROW EXCLUSIVE lock of every transaction that has changed
+ * exposure, so the move waits for those to end, and new changes wait for
+ * the move to commit: no change runs on a tree while it is being reshaped,
+ * which is what lets the ledger take its row locks in one global order.  It
+ * also conflicts with the ROW SHARE lock of a transaction that has locked
+ * account rows without changing exposure yet (SELECT ... FOR NO KEY UPDATE:
+ * credit.hold_left does it before the trigger applies a reopened held
+ * order).  SHARE ROW EXCLUSIVE did not: the move then waited for such a row
+ * while holding the table lock, and the holder's exposure change waited for
+ * the move, a deadlock.  Plain reads (ACCESS SHARE) go on.  A move that would make a cycle (Q is C or one of C's descendants)
  * is refused with 23514.
  *
  *-------------------------------------------------------------------------
@@ -98,7 +103,7 @@ credit_move_account(PG_FUNCTION_ARGS)
 	new_parent = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	LockRelationOid(get_relname_relid("accounts", get_namespace_oid("credit", false)),
-					ShareRowExclusiveLock);
+					ExclusiveLock);
 	CommandCounterIncrement();
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)

@@ -6,14 +6,19 @@
 # (test/stress/setup.sql: an application's sales.orders attached to credit,
 # sales.edi_orders attached with over_limit hold and sales.web_orders with
 # warn, 50 accounts with hot customers on small limits, one 'none', one
-# 'stop', approval positions, roles and rules for releasing held orders),
+# 'stop', two corporate groups of members three levels deep under small
+# group limits, approval positions, roles and rules for releasing held
+# orders),
 # runs pgbench clients that insert, change, move and delete random orders,
 # change limits, rescore every customer under an active scorecard (which
 # lowers and raises limits), approve, reject and withdraw the release of
 # held orders as the roles entitled (and not) to, escalate overdue steps,
-# and roll back at random (test/stress/*.pgbench, which call stress.act,
+# move group members between the groups (credit.move_account), and roll
+# back at random (test/stress/*.pgbench, which call stress.act,
 # stress.act_multi, stress.rescore, stress.edi_act, stress.approve_act,
-# stress.withdraw_act and stress.web_act), samples the invariants while they
+# stress.withdraw_act, stress.web_act and stress.group_move; the groups'
+# members take their share of every kind of order action), samples the
+# invariants while they
 # run, and checks them afterwards.  One line per check, "ok N - ..." or
 # "not ok N - ..."; exit 1 if any failed.
 #
@@ -101,6 +106,7 @@ if [ "$MODE" != --check-only ]; then
 		-f test/stress/rescore.pgbench@3 \
 		-f test/stress/edi.pgbench@18 -f test/stress/approve.pgbench@8 \
 		-f test/stress/withdraw.pgbench@2 -f test/stress/web.pgbench@5 \
+		-f test/stress/group_move.pgbench@1 \
 		"$DB" >"$WORK/pgbench.out" 2>&1 &
 	pid=$!
 	# sample the invariants in one snapshot about once a second meanwhile
@@ -193,21 +199,45 @@ sqlcheck "no action that only lowers exposure was refused (or held)" \
 sqlcheck "readers never saw negative available credit on a checked account that no rescore explains" \
 	"NOT EXISTS (SELECT 1 FROM stress.events WHERE outcome = 'negative_available')" \
 	"SELECT mode, detail FROM stress.events WHERE outcome = 'negative_available' LIMIT 10"
-sqlcheck "every snapshot sampled during the run was consistent (exposure, limits, statuses, held orders, approval chains)" \
+sqlcheck "every snapshot sampled during the run was consistent (exposure, group roll-up, limits, statuses, held orders, approval chains)" \
 	"NOT EXISTS (SELECT 1 FROM stress.samples
 	              WHERE reconcile_rows + over_limit + negative + independent_diff + wrong_status
-	                    + hold_problems + approval_problems > 0)" \
+	                    + hold_problems + approval_problems + tree_problems > 0)" \
 	"SELECT * FROM stress.samples
 	  WHERE reconcile_rows + over_limit + negative + independent_diff + wrong_status
-	        + hold_problems + approval_problems > 0 LIMIT 10"
+	        + hold_problems + approval_problems + tree_problems > 0 LIMIT 10"
+
+# ------------------------------------------------------ group limits
+gev() { ev "kind = 'group_move' AND outcome $1"; }
+sqlcheck "group limits refused members' increases: CR001 naming the group ($(ev "outcome = 'CR001' AND detail LIKE 'credit limit of group %'") refusals; $(ev "outcome = 'CR001' AND detail NOT LIKE 'credit limit of group %'") by a customer's own limit), every group named one of the group accounts 60, 61, 62, 67" \
+	"EXISTS (SELECT 1 FROM stress.events WHERE outcome = 'CR001' AND detail LIKE 'credit limit of group %')
+	 AND NOT EXISTS (SELECT 1 FROM stress.events
+	                  WHERE outcome = 'CR001'
+	                    AND substring(detail FROM '^credit limit of group \"([^\"]*)\"') NOT IN ('60', '61', '62', '67'))" \
+	"SELECT kind, detail FROM stress.events
+	  WHERE outcome = 'CR001' AND substring(detail FROM '^credit limit of group \"([^\"]*)\"') NOT IN ('60', '61', '62', '67') LIMIT 10"
+sqlcheck "credit.move_account moved members between groups while orders ran ($(gev "LIKE 'ok%'") moves, $(gev "= 'ok_over'") leaving a group over its limit; $(gev "= 'cycle'") cycles refused with 23514, $(gev "= 'refused_rr'") refused at REPEATABLE READ, $(gev "= 'same'") to the same parent, $(gev "= 'undone'") undone), each recorded once by the parent_key trigger and no move otherwise ($(q "SELECT count(*) FROM stress.moves") recorded)" \
+	"EXISTS (SELECT 1 FROM stress.events WHERE kind = 'group_move' AND outcome LIKE 'ok%')
+	 AND EXISTS (SELECT 1 FROM stress.events WHERE kind = 'group_move' AND outcome = 'cycle')
+	 AND NOT EXISTS (SELECT 1 FROM stress.events
+	                  WHERE kind = 'group_move'
+	                    AND outcome NOT IN ('ok', 'ok_over', 'cycle', 'refused_rr', 'same', 'undone'))
+	 AND (SELECT count(*) FROM stress.moves)
+	     = (SELECT count(*) FROM stress.events WHERE kind = 'group_move' AND outcome LIKE 'ok%')" \
+	"SELECT outcome, count(*), min(detail) FROM stress.events WHERE kind = 'group_move' GROUP BY 1
+	 UNION ALL SELECT 'recorded moves', count(*), NULL FROM stress.moves"
 
 # ------------------------------------------------------ the final state
 sqlcheck "credit.reconcile() returns no rows" \
 	"NOT EXISTS (SELECT 1 FROM credit.reconcile())" \
 	"SELECT * FROM credit.reconcile() LIMIT 10"
-sqlcheck "every exposure equals the sum of its open orders in the three order tables, held orders not counted (computed independently)" \
+sqlcheck "every exposure equals the sum of its open orders in the three order tables, held orders not counted, and of all its descendants' (computed independently)" \
 	"NOT EXISTS (SELECT 1 FROM stress.exposure_mismatch)" \
 	"SELECT * FROM stress.exposure_mismatch LIMIT 10"
+sqlcheck "every account's exposure is its own plus its direct children's, and credit.own_exposure is its own (trees: $(q "SELECT string_agg(customer_key || '<' || parent_key, ' ' ORDER BY customer_key) FROM credit.accounts WHERE parent_key IS NOT NULL"))" \
+	"NOT EXISTS (SELECT 1 FROM stress.rollup_mismatch)
+	 AND EXISTS (SELECT 1 FROM credit.accounts WHERE parent_key IS NOT NULL)" \
+	"SELECT * FROM stress.rollup_mismatch LIMIT 10"
 # above the limit only where a rescore lowered it below the committed
 # exposure, an approved release counted past it (an overrun) or a warn-table
 # order passed over it, and then on hold (or stopped) with no increase since
@@ -215,6 +245,10 @@ over=$(q "SELECT count(*) FROM credit.accounts a WHERE a.status <> 'none' AND a.
 sqlcheck "no account except 'none' has exposure above its effective limit unless a rescore lowered the limit below it, an approved release counted past it or a warning let an order past it, and then it is on hold or stopped and its exposure has not grown since ($over such accounts; $(q "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM (SELECT source, count(*) AS n FROM stress.rescore_over GROUP BY 1) x") events)" \
 	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit())" \
 	"SELECT * FROM stress.unexplained_over_limit()"
+sqlcheck "no group account is above its effective limit unless a move, a release, a warning or a rescore took it there and it has been on hold with no increase since (groups: $(q "SELECT string_agg(format('%s %s/%s %s', customer_key, exposure, credit.effective_limit(a), status), ', ' ORDER BY customer_key) FROM credit.accounts a WHERE customer_key IN (SELECT parent_key FROM credit.accounts)"); $(q "SELECT count(*) FROM stress.rescore_over WHERE customer_key IN ('60', '61', '62', '67')") events)" \
+	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit()
+	              WHERE customer_key IN ('60', '61', '62', '67'))" \
+	"SELECT * FROM stress.unexplained_over_limit() WHERE customer_key IN ('60', '61', '62', '67')"
 sqlcheck "no exposure is negative" \
 	"NOT EXISTS (SELECT 1 FROM credit.accounts WHERE exposure < 0)" \
 	"SELECT customer_key, exposure FROM credit.accounts WHERE exposure < 0"
@@ -351,14 +385,15 @@ sqlcheck "every release counted the held amount, and its recorded overrun is the
 	"SELECT kind, outcome, detail FROM stress.events
 	  WHERE outcome LIKE 'release_mismatch%' OR outcome LIKE 'overrun_mismatch%'
 	     OR outcome LIKE 'reject_mismatch%' LIMIT 10"
-sqlcheck "the warn table let orders pass over the limit ($(ev "kind LIKE 'web_%' AND outcome = 'warned'")), each warning records the exposure it left, the limit in force and its refusal, and no other path recorded one ($(q "SELECT count(*) FROM credit.overlimit_warnings") warnings)" \
+sqlcheck "the warn table let orders pass over the limit ($(ev "kind LIKE 'web_%' AND outcome = 'warned'"), $(q "SELECT count(*) FROM credit.overlimit_warnings WHERE refusal_message LIKE 'credit limit of group %'") over a group's, whose group was then above its limit), each warning records the exposure it left, the limit in force and its refusal, and no other path recorded one ($(q "SELECT count(*) FROM credit.overlimit_warnings") warnings)" \
 	"EXISTS (SELECT 1 FROM stress.events WHERE kind LIKE 'web_%' AND outcome = 'warned')
 	 AND NOT EXISTS (SELECT 1 FROM stress.events WHERE outcome = 'warning_mismatch')
 	 AND (SELECT count(*) FROM stress.events WHERE outcome IN ('warned', 'warning_mismatch'))
 	     = (SELECT count(*) FROM credit.overlimit_warnings)
 	 AND NOT EXISTS (SELECT 1 FROM credit.overlimit_warnings w
 	                  WHERE w.refusal_code NOT IN ('CR001', 'CR002')
-	                     OR (w.refusal_code = 'CR001' AND w.exposure_after <= w.effective_limit))" \
+	                     OR (w.refusal_code = 'CR001' AND w.exposure_after <= w.effective_limit
+	                         AND w.refusal_message NOT LIKE 'credit limit of group %'))" \
 	"SELECT 'event' AS what, kind, outcome, detail FROM stress.events WHERE outcome = 'warning_mismatch'
 	 UNION ALL SELECT 'counts', (SELECT count(*) FROM stress.events WHERE outcome IN ('warned', 'warning_mismatch'))::text,
 	                  (SELECT count(*) FROM credit.overlimit_warnings)::text, NULL LIMIT 10"

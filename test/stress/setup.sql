@@ -6,8 +6,12 @@
 -- scorecard that credit.rescore applies while orders run, approval
 -- positions, roles and rules for the release of held orders, and the
 -- workload functions stress.act(), stress.act_multi(), stress.rescore(),
--- stress.edi_act(), stress.approve_act(), stress.withdraw_act() and
--- stress.web_act() that the pgbench scripts call.
+-- stress.edi_act(), stress.approve_act(), stress.withdraw_act(),
+-- stress.web_act() and stress.group_move() that the pgbench scripts call.
+-- Two corporate groups (accounts 60 and 61, three levels deep) share small
+-- group limits among their members' orders, which every action places in
+-- the same mix as the other customers'; stress.group_move moves members
+-- between the groups (credit.move_account) while orders run.
 -- Run by test/stress.sh in a fresh database.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -39,9 +43,22 @@ CREATE INDEX orders_cust_idx ON sales.orders (cust_id);
  *   48      toggled between stop and ok during the run
  *   49      status none: no check, small limit
  *   50      status stop, with open orders placed before the stop
+ * Customers 60..69 are two corporate groups (credit.accounts.parent_key):
+ *   60  group G1, limit 6000          61  group G2, limit 9000
+ *   62  under 60, limit 5000          67  under 61, limit 6000
+ *   63, 64  under 62, limit 3500      68  under 67, limit 3500
+ *   65, 66  under 60, limit 4000      69  under 61, limit 4000
+ * The members' own limits add up to far more than their group's, so the
+ * group's limit binds (CR001 "credit limit of group ..."); orders go to the
+ * groups' own accounts too.  stress.group_move moves 62, 64, 65, 66, 67 and
+ * 69 (with what is below them) between 60, 61, 62 and 67, or out of any
+ * group, so trees change shape and depth (up to four levels) while orders
+ * run.
  */
 INSERT INTO sales.customers (id, name)
 SELECT g, 'Customer ' || g FROM generate_series(1, 51) g;
+INSERT INTO sales.customers (id, name)
+SELECT g, 'Group customer ' || g FROM generate_series(60, 69) g;
 
 INSERT INTO credit.accounts (customer_key, customer_name, credit_limit, watch_ratio, owner)
 SELECT g::text, 'Customer ' || g,
@@ -51,6 +68,19 @@ SELECT g::text, 'Customer ' || g,
 	   CASE WHEN g <= 2 THEN 0.8 ELSE (ARRAY[0.5, 0.75, 0.9, 0.95, 1.0])[1 + g % 5] END,
 	   (ARRAY['alice', 'bob', 'chen', 'dana'])[1 + g % 4]
   FROM generate_series(1, 50) g;
+-- parents before their children (an account names its parent at INSERT)
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit, watch_ratio, owner,
+							 parent_key)
+VALUES ('60', 'Group G1', 6000, 0.9, 'alice', NULL),
+	   ('61', 'Group G2', 9000, 0.9, 'bob', NULL),
+	   ('62', 'G1 subsidiary', 5000, 0.8, 'chen', '60'),
+	   ('63', 'G1 branch A', 3500, 0.75, 'dana', '62'),
+	   ('64', 'G1 branch B', 3500, 0.75, 'alice', '62'),
+	   ('65', 'G1 member', 4000, 0.9, 'bob', '60'),
+	   ('66', 'G1 member', 4000, 1.0, 'chen', '60'),
+	   ('67', 'G2 subsidiary', 6000, 0.8, 'dana', '61'),
+	   ('68', 'G2 branch', 3500, 0.9, 'alice', '67'),
+	   ('69', 'G2 member', 4000, 0.5, 'bob', '61');
 UPDATE credit.accounts
    SET temp_limit = 1500, temp_limit_from = now() - interval '1 hour',
 	   temp_limit_until = now() + interval '1 day'
@@ -68,6 +98,11 @@ SELECT 1 + (g % 47), 10 + (g * 37) % 400, (ARRAY['open', 'confirmed', 'closed', 
 INSERT INTO sales.orders (cust_id, total, state) VALUES
 	(50, 1200, 'open'), (50, 800, 'confirmed'), (50, 450.50, 'open'),
 	(50, 300, 'closed'), (49, 250, 'open'), (51, 999, 'closed');
+-- the groups' members have orders too: attach rolls them up to the groups
+INSERT INTO sales.orders (cust_id, total, state) VALUES
+	(63, 400, 'open'), (64, 350.25, 'confirmed'), (65, 500, 'open'), (66, 120, 'closed'),
+	(62, 200, 'open'), (60, 300, 'open'), (68, 700, 'open'), (69, 250, 'confirmed'),
+	(61, 100, 'cancelled');
 
 SELECT credit.attach_orders('sales.orders', customer_column => 'cust_id',
 							amount_column => 'total', status_column => 'state',
@@ -206,6 +241,9 @@ CREATE TABLE stress.samples (
 	-- few of them
 	hold_problems bigint NOT NULL DEFAULT 0,
 	approval_problems bigint NOT NULL DEFAULT 0,
+	-- accounts whose exposure is not their own plus their children's
+	-- (stress.rollup_mismatch)
+	tree_problems bigint NOT NULL DEFAULT 0,
 	problems text
 );
 
@@ -228,26 +266,31 @@ CREATE TABLE stress.rescores (
 
 -- every account a rescore left above its effective limit (it applied a
 -- limit below the exposure already committed), an approved release of a
--- held order left above it (an approved overrun), or a warn-table order
--- took above it, with the exposure then; written while the transaction
--- holds the account row, so id orders the events of one account
+-- held order left above it (an approved overrun), a warn-table order took
+-- above it, or credit.move_account took above it (a group receiving a
+-- member with its exposure: the move is not checked), with the exposure
+-- then; a release or warning records the member's groups too; written
+-- while the transaction holds the account row, so id orders the events of
+-- one account
 CREATE TABLE stress.rescore_over (
 	id		bigserial PRIMARY KEY,
 	customer_key text NOT NULL,
 	exposure numeric NOT NULL,
 	effective_limit numeric NOT NULL,
 	source	text NOT NULL DEFAULT 'rescore'
-			CHECK (source IN ('rescore', 'release', 'warning'))
+			CHECK (source IN ('rescore', 'release', 'warning', 'move'))
 );
 CREATE INDEX rescore_over_customer_idx ON stress.rescore_over (customer_key, id);
 
 /*
  * Accounts (other than 'none') above their effective limit that nothing
- * recorded explains.  In this run an account goes above its limit only when
- * a rescore lowers the limit below the exposure (limit_change and
- * temp_limit_revoke keep the limit in force at or above it), when an
- * approved release of a held order counts past the limit (an approved
- * overrun), or when a warn-table order passes over it; each is recorded in
+ * recorded explains, group accounts as any other.  In this run an account
+ * goes above its limit only when a rescore lowers the limit below the
+ * exposure (limit_change and temp_limit_revoke keep the limit in force at
+ * or above it), when an approved release of a held order counts past the
+ * limit (an approved overrun, on the customer or one of its groups), when
+ * a warn-table order passes over it, or when credit.move_account brings a
+ * member's exposure to a group unchecked; each is recorded in
  * stress.rescore_over with the exposure it left.  From then on every checked
  * increase is refused, so an account above its limit must be on hold (or
  * stopped), and its exposure at most what the latest such event left.
@@ -273,29 +316,75 @@ RETURN CASE WHEN exposure > effective_limit THEN 'hold'
 			WHEN exposure > 0 AND exposure >= watch_ratio * effective_limit THEN 'watch'
 			ELSE 'ok' END;
 
--- accounts whose exposure differs from their open orders (of the three
--- order tables: a held order, credit_hold, is not open and must not count)
--- plus open receivables minus unallocated payments, computed here
--- independently of credit.reconcile()
+-- every account with each of its descendants and itself (depth 0), from
+-- parent_key as it stands, computed here independently of the extension
+CREATE VIEW stress.tree_closure AS
+WITH RECURSIVE c (ancestor, customer_key, depth) AS (
+	SELECT a.customer_key, a.customer_key, 0 FROM credit.accounts a
+	UNION ALL
+	SELECT a.parent_key, c.customer_key, c.depth + 1
+	  FROM c JOIN credit.accounts a ON a.customer_key = c.ancestor
+	 WHERE a.parent_key IS NOT NULL AND c.depth < 64
+)
+SELECT ancestor, customer_key, depth FROM c;
+
+-- each customer's own exposure: its open orders (of the three order
+-- tables: a held order, credit_hold, is not open and must not count) plus
+-- open receivables minus unallocated payments
+CREATE VIEW stress.own_totals AS
+SELECT customer_key, sum(total) AS total
+  FROM (SELECT cust_id::text AS customer_key, coalesce(total, 0) AS total
+		  FROM sales.orders WHERE state IN ('open', 'confirmed')
+		UNION ALL
+		SELECT cust_id::text, total
+		  FROM sales.edi_orders WHERE state IN ('open', 'confirmed')
+		UNION ALL
+		SELECT cust_id::text, total
+		  FROM sales.web_orders WHERE state IN ('open', 'shipped')
+		UNION ALL
+		SELECT customer_key, amount - allocated FROM credit.receivables
+		UNION ALL
+		SELECT customer_key, allocated - amount FROM credit.payments) x
+ GROUP BY 1;
+
+-- accounts whose exposure differs from the own exposure (stress.own_totals)
+-- of the account and all its descendants, computed here independently of
+-- credit.reconcile()
 CREATE VIEW stress.exposure_mismatch AS
 SELECT a.customer_key, a.exposure, coalesce(o.total, 0) AS open_total
   FROM credit.accounts a
-  LEFT JOIN (SELECT customer_key, sum(total) AS total
-			   FROM (SELECT cust_id::text AS customer_key, coalesce(total, 0) AS total
-					   FROM sales.orders WHERE state IN ('open', 'confirmed')
-					 UNION ALL
-					 SELECT cust_id::text, total
-					   FROM sales.edi_orders WHERE state IN ('open', 'confirmed')
-					 UNION ALL
-					 SELECT cust_id::text, total
-					   FROM sales.web_orders WHERE state IN ('open', 'shipped')
-					 UNION ALL
-					 SELECT customer_key, amount - allocated FROM credit.receivables
-					 UNION ALL
-					 SELECT customer_key, allocated - amount FROM credit.payments) x
+  LEFT JOIN (SELECT t.ancestor AS customer_key, sum(x.total) AS total
+			   FROM stress.tree_closure t JOIN stress.own_totals x USING (customer_key)
 			  GROUP BY 1) o
 	ON o.customer_key = a.customer_key
  WHERE a.exposure <> coalesce(o.total, 0);
+
+-- accounts whose exposure is not their own (stress.own_totals) plus their
+-- direct children's exposure, or whose credit.own_exposure is not their
+-- own: the roll-up, one level at a time, on the rows as they stand
+CREATE VIEW stress.rollup_mismatch AS
+SELECT a.customer_key, a.parent_key, a.exposure, coalesce(x.total, 0) AS own_total,
+	   coalesce(ch.exposure, 0) AS children_exposure, oe.own_exposure
+  FROM credit.accounts a
+  LEFT JOIN stress.own_totals x USING (customer_key)
+  LEFT JOIN (SELECT c.parent_key, sum(c.exposure) AS exposure FROM credit.accounts c
+			  WHERE c.parent_key IS NOT NULL GROUP BY 1) ch ON ch.parent_key = a.customer_key
+  LEFT JOIN credit.own_exposure oe ON oe.customer_key = a.customer_key
+ WHERE a.exposure <> coalesce(x.total, 0) + coalesce(ch.exposure, 0)
+	OR oe.own_exposure IS DISTINCT FROM coalesce(x.total, 0);
+
+-- the accounts above the customer in its tree (nearest first) that are
+-- above their effective limit now, with their exposure; the caller records
+-- them in stress.rescore_over while its transaction holds their rows
+CREATE FUNCTION stress.groups_over(customer text)
+RETURNS TABLE (customer_key text, exposure numeric, effective_limit numeric)
+LANGUAGE sql STABLE AS $$
+SELECT a.customer_key, a.exposure, credit.effective_limit(a)
+  FROM stress.tree_closure t JOIN credit.accounts a ON a.customer_key = t.ancestor
+ WHERE t.customer_key = $1 AND t.depth > 0 AND a.status <> 'none'
+   AND a.exposure > credit.effective_limit(a)
+ ORDER BY t.depth;
+$$;
 
 /*
  * Approvals.  Roles (cluster-wide, so created only when missing): two
@@ -543,7 +632,7 @@ SELECT a.application_id, format('routed by rule %s on %s, but %s', a.rule_id, a.
 CREATE FUNCTION stress.sample() RETURNS void
 LANGUAGE sql AS $$
 INSERT INTO stress.samples (reconcile_rows, over_limit, negative, independent_diff, wrong_status,
-							hold_problems, approval_problems, problems)
+							hold_problems, approval_problems, tree_problems, problems)
 SELECT (SELECT count(*) FROM credit.reconcile()),
 	   (SELECT count(*) FROM stress.unexplained_over_limit()),
 	   (SELECT count(*) FROM credit.accounts a WHERE a.exposure < 0),
@@ -553,6 +642,7 @@ SELECT (SELECT count(*) FROM credit.reconcile()),
 		   AND a.status <> stress.derived_status(a.exposure, credit.effective_limit(a), a.watch_ratio)),
 	   (SELECT count(*) FROM stress.hold_problems),
 	   (SELECT count(*) FROM stress.approval_problems),
+	   (SELECT count(*) FROM stress.rollup_mismatch),
 	   (SELECT string_agg(p, '; ')
 		  FROM ((SELECT format('hold %s %s: %s', hold_id, order_key, problem) AS p
 				   FROM stress.hold_problems LIMIT 3)
@@ -565,6 +655,7 @@ CREATE FUNCTION stress.pick_customer() RETURNS bigint
 LANGUAGE sql VOLATILE
 RETURN CASE WHEN random() < 0.40 THEN 1 + floor(random() * 4)::bigint	-- hot
 			WHEN random() < 0.02 THEN 51								-- no account
+			WHEN random() < 0.25 THEN 60 + floor(random() * 10)::bigint	-- groups (15%)
 			ELSE 1 + floor(random() * 50)::bigint END;
 
 CREATE FUNCTION stress.pick_amount() RETURNS numeric
@@ -818,6 +909,12 @@ $$;
  * same transaction, and after undone subtransactions).  The customer's
  * order rows are locked first, in id order, before any account row; later
  * actions touch only those rows, new orders and the customer's account.
+ * A group member's account row is locked with its groups' first, root
+ * first as the ledger does: a limit change locks the member's row alone,
+ * and an order after it would then lock the groups after the member,
+ * against the ledger's order (a deadlock with a sibling's order).  The
+ * table lock the ledger takes (ROW EXCLUSIVE) comes before those row locks,
+ * so that a credit.move_account cannot come between them.
  */
 CREATE FUNCTION stress.act_multi(client int, mode text) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
@@ -837,6 +934,14 @@ DECLARE
 BEGIN
 	ids := ARRAY(SELECT id FROM sales.orders WHERE cust_id = c
 				  ORDER BY id LIMIT 12 FOR UPDATE);
+	IF c >= 60 THEN
+		LOCK TABLE credit.accounts IN ROW EXCLUSIVE MODE;
+		PERFORM 1 FROM credit.accounts a
+		  JOIN stress.tree_closure t ON t.ancestor = a.customer_key
+		 WHERE t.customer_key = c::text
+		 ORDER BY t.depth DESC
+		   FOR NO KEY UPDATE OF a;
+	END IF;
 	FOR step IN 1 .. steps LOOP
 		r := random();
 		undo := random() < 0.10;
@@ -981,15 +1086,22 @@ BEGIN
 		PERFORM credit.detach_orders('sales.orders');
 		PERFORM credit.detach_orders('sales.edi_orders');
 		PERFORM credit.detach_orders('sales.web_orders');
-		-- what remains is the receivables ledger's part alone
+		-- what remains is the receivables ledger's part alone (a group's:
+		-- its own and its descendants')
+		WITH ledger AS (
+			SELECT t.ancestor AS customer_key, sum(l.total) AS total
+			  FROM stress.tree_closure t
+			  JOIN (SELECT r.customer_key, r.amount - r.allocated AS total FROM credit.receivables r
+					UNION ALL
+					SELECT p.customer_key, p.allocated - p.amount FROM credit.payments p) l
+				USING (customer_key)
+			 GROUP BY 1
+		)
 		SELECT 'exposure other than the ledger''s left after detach: '
 			   || string_agg(a.customer_key || ' ' || a.exposure, ', ')
 		  INTO problem
-		  FROM credit.accounts a
-		 WHERE a.exposure <> coalesce((SELECT sum(r.amount - r.allocated) FROM credit.receivables r
-										WHERE r.customer_key = a.customer_key), 0)
-						   - coalesce((SELECT sum(p.amount - p.allocated) FROM credit.payments p
-										WHERE p.customer_key = a.customer_key), 0);
+		  FROM credit.accounts a LEFT JOIN ledger l USING (customer_key)
+		 WHERE a.exposure <> coalesce(l.total, 0);
 		IF problem IS NULL THEN
 			PERFORM credit.attach_orders('sales.orders', customer_column => 'cust_id',
 										 amount_column => 'total', status_column => 'state',
@@ -1238,6 +1350,13 @@ BEGIN
 		IF h.amount > 0 AND acct.exposure > lim THEN
 			INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
 			VALUES (acct.customer_key, acct.exposure, lim, 'release');
+		END IF;
+		-- the release counted on the customer's groups as well (their rows
+		-- are locked by it)
+		IF h.amount > 0 THEN
+			INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
+			SELECT g.customer_key, g.exposure, g.effective_limit, 'release'
+			  FROM stress.groups_over(h.customer_key) g;
 		END IF;
 		IF h.state IS DISTINCT FROM 'released' OR o.state IS DISTINCT FROM 'confirmed'
 		   OR o.total IS DISTINCT FROM h.amount OR o.cust_id::text IS DISTINCT FROM h.customer_key THEN
@@ -1504,8 +1623,11 @@ $$;
  * after checking, under the account row's lock this transaction holds,
  * that the warning records the exposure it left and the limit in force,
  * with CR001 only above that limit; the account is then recorded in
- * stress.rescore_over when above its limit.  The warn table never raises
- * CR001 or CR002.
+ * stress.rescore_over when above its limit.  A CR001 of a group ("credit
+ * limit of group "G" exceeded": the warning records the member's own
+ * figures) must name one of the customer's groups, and that group must now
+ * be above its limit; the customer's groups above their limits are
+ * recorded as well.  The warn table never raises CR001 or CR002.
  */
 CREATE FUNCTION stress.web_act(client int, mode text) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
@@ -1521,6 +1643,8 @@ DECLARE
 	w		credit.overlimit_warnings;
 	acct	credit.accounts;
 	lim		numeric;
+	grp		text;
+	grp_over boolean;
 	detail	text;
 BEGIN
 	SELECT coalesce(max(x.warning_id), 0) INTO before FROM credit.overlimit_warnings x;
@@ -1559,19 +1683,31 @@ BEGIN
 		IF FOUND THEN
 			SELECT * INTO acct FROM credit.accounts a WHERE a.customer_key = w.customer_key;
 			lim := credit.effective_limit(acct);
+			grp := substring(w.refusal_message FROM '^credit limit of group "([^"]*)" exceeded');
+			IF grp IS NOT NULL THEN
+				SELECT a.exposure > credit.effective_limit(a) INTO grp_over
+				  FROM stress.tree_closure t JOIN credit.accounts a ON a.customer_key = t.ancestor
+				 WHERE t.customer_key = w.customer_key AND t.depth > 0 AND t.ancestor = grp;
+			END IF;
 			IF w.exposure_after <> acct.exposure OR w.effective_limit <> lim
 			   OR w.changed_by <> seller OR w.refusal_code NOT IN ('CR001', 'CR002')
-			   OR (w.refusal_code = 'CR001' AND w.exposure_after <= w.effective_limit) THEN
+			   OR (w.refusal_code = 'CR001' AND grp IS NULL AND w.exposure_after <= w.effective_limit)
+			   OR (w.refusal_code = 'CR001' AND grp IS NOT NULL AND grp_over IS NOT TRUE) THEN
 				outcome := 'warning_mismatch';
-				detail := format('warning %s: %s, exposure %s (account %s), limit %s (%s), by %s',
+				detail := format('warning %s: %s, exposure %s (account %s), limit %s (%s), by %s; group %s over: %s',
 								 w.warning_id, w.refusal_code, w.exposure_after, acct.exposure,
-								 w.effective_limit, lim, w.changed_by);
+								 w.effective_limit, lim, w.changed_by, grp, grp_over);
 			ELSE
 				outcome := 'warned';
 			END IF;
 			IF w.amount > 0 AND acct.exposure > lim THEN
 				INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
 				VALUES (acct.customer_key, acct.exposure, lim, 'warning');
+			END IF;
+			IF w.amount > 0 THEN
+				INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
+				SELECT g.customer_key, g.exposure, g.effective_limit, 'warning'
+				  FROM stress.groups_over(w.customer_key) g;
 			END IF;
 		END IF;
 		IF undo THEN
@@ -1592,6 +1728,115 @@ BEGIN
 	INSERT INTO stress.events (client, mode, kind, outcome, pure_decrease, detail)
 	VALUES (client, mode, kind, outcome, decrease, detail);
 	RETURN kind || ':' || outcome;
+END;
+$$;
+
+/*
+ * Group moves.  Every change of an account's parent (only credit.move_account
+ * may make one; its UPDATE of the row goes through the executor, so this
+ * trigger sees it) is recorded in stress.moves, with the exposure the
+ * account had: exactly one row per committed move.
+ */
+CREATE TABLE stress.moves (
+	id		bigserial PRIMARY KEY,
+	customer_key text NOT NULL,
+	old_parent text,
+	new_parent text,
+	exposure numeric NOT NULL,
+	xid		bigint NOT NULL DEFAULT txid_current()
+);
+
+CREATE FUNCTION stress.record_move() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO stress.moves (customer_key, old_parent, new_parent, exposure)
+	VALUES (NEW.customer_key, OLD.parent_key, NEW.parent_key, NEW.exposure);
+	RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER stress_record_move AFTER UPDATE OF parent_key ON credit.accounts
+	FOR EACH ROW WHEN (OLD.parent_key IS DISTINCT FROM NEW.parent_key)
+	EXECUTE FUNCTION stress.record_move();
+
+/*
+ * stress.group_move: credit.move_account of 62, 64, 65, 66, 67 or 69 (with
+ * what is below it) under 60, 61, 62 or 67, or (one in ten) out of any
+ * group, the only statement of its transaction.  mode single or rollback
+ * (READ COMMITTED; rollback: the caller rolls back) or rr (REPEATABLE READ:
+ * the move refuses with 25000 (class 25), outcome 'refused_rr').  A move that would
+ * make a cycle (62 under 67 while 67 is under 62, or the reverse) is refused
+ * with 23514: outcome 'cycle'.  A move to the parent the account already
+ * has changes nothing: 'same'.  After a move, under the lock it holds, the
+ * account must be under the new parent, and each new ancestor (not one of
+ * the old parent's chain: those got the exposure back) that the move left
+ * above its limit is recorded in stress.rescore_over (source 'move').  A
+ * deadlock is not caught (see stress.act).  About 5% are undone.
+ */
+CREATE FUNCTION stress.group_move(client int, mode text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	movable	text[] := ARRAY['62', '64', '65', '66', '67', '69'];
+	parents	text[] := ARRAY['60', '61', '62', '67'];
+	c		text := movable[1 + floor(random() * 6)::int];
+	p		text;
+	undo	boolean := random() < 0.05;
+	outcome	text := 'ok';
+	detail	text;
+	m		stress.moves;
+	now_parent text;
+	n		bigint;
+BEGIN
+	IF random() >= 0.1 THEN
+		p := parents[1 + floor(random() * 4)::int];
+		IF p = c THEN
+			p := CASE WHEN random() < 0.5 THEN '60' ELSE '61' END;
+		END IF;
+	END IF;
+	BEGIN
+		PERFORM credit.move_account(c, p);
+		SELECT * INTO m FROM stress.moves x
+		 WHERE x.xid = txid_current() ORDER BY x.id DESC LIMIT 1;
+		SELECT a.parent_key INTO now_parent FROM credit.accounts a WHERE a.customer_key = c;
+		IF now_parent IS DISTINCT FROM p THEN
+			outcome := 'wrong_parent';
+			detail := format('%s moved under %s is under %s', c, p, now_parent);
+		ELSIF m.id IS NULL THEN
+			outcome := 'same';
+		ELSE
+			detail := format('%s (exposure %s) from %s to %s', c, m.exposure,
+							 coalesce(m.old_parent, 'no group'), coalesce(p, 'no group'));
+			IF m.exposure > 0 THEN
+				INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
+				SELECT g.customer_key, g.exposure, g.effective_limit, 'move'
+				  FROM stress.groups_over(c) g
+				 WHERE g.customer_key NOT IN (SELECT t.ancestor FROM stress.tree_closure t
+											   WHERE t.customer_key = m.old_parent);
+				GET DIAGNOSTICS n = ROW_COUNT;
+				IF n > 0 THEN
+					outcome := 'ok_over';
+				END IF;
+			END IF;
+		END IF;
+		IF undo THEN
+			RAISE EXCEPTION 'undo' USING ERRCODE = 'SR001';
+		END IF;
+	EXCEPTION
+		WHEN SQLSTATE 'SR001' THEN
+			outcome := 'undone';
+		WHEN check_violation THEN
+			outcome := CASE WHEN SQLERRM LIKE '%would make a cycle%' THEN 'cycle'
+							ELSE 'error:23514' END;
+			detail := SQLERRM;
+		WHEN invalid_transaction_state THEN
+			-- (a class: README's 25000)
+			IF mode <> 'rr' THEN RAISE; END IF;
+			outcome := 'refused_rr';
+			detail := SQLSTATE || ': ' || SQLERRM;
+	END;
+	INSERT INTO stress.events (client, mode, kind, outcome, pure_decrease, detail)
+	VALUES (client, mode, 'group_move', outcome, false, detail);
+	RETURN 'group_move:' || outcome;
 END;
 $$;
 
