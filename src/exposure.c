@@ -166,6 +166,8 @@ typedef struct LedgerEntry
 	const char *via;			/* NULL: the customer's own account */
 	char	   *root;
 	int			depth;			/* 0: the root */
+	ItemPointerData tid;		/* where the chain walk found the account's row */
+	bool		found;			/* false: it found none (the apply reports it) */
 } LedgerEntry;
 
 
@@ -315,8 +317,25 @@ lock_newest_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 /*
  * Apply one change to one account, under the account row's lock.
  */
+/*
+ * The row version at tid, if snapshot sees it and it is still key's: the
+ * row the chain walk found, fetched again without an index probe.
+ */
+static bool
+fetch_account(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *slot,
+			  const char *key)
+{
+	bool		isnull;
+	Datum		k;
+
+	if (!table_tuple_fetch_row_version(rel, tid, snapshot, slot))
+		return false;
+	k = slot_getattr(slot, Anum_accounts_customer_key, &isnull);
+	return !isnull && strcmp(TextDatumGetCString(k), key) == 0;
+}
+
 static void
-apply_one(Relation rel, Relation index, const LedgerEntry *change,
+apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batch_snapshot,
 		  const CreditSource *source)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -327,10 +346,10 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change,
 	Snapshot	snapshot;
 	bool		locked = false;
 
-	/* see our own earlier changes, and (READ COMMITTED) others' commits */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	if (!find_account(rel, index, key, snapshot, slot))
+	/* the batch's snapshot: it sees our own earlier changes and others' commits */
+	snapshot = RegisterSnapshot(batch_snapshot);
+	if (!(change->found && fetch_account(rel, (ItemPointer) &change->tid, snapshot, slot, key)) &&
+		!find_account(rel, index, key, snapshot, slot))
 		report_no_account(key, source);
 	if (credit_numeric_cmp(change->delta, int64_to_numeric(0)) == 0)
 		goto done;				/* nothing to write; the account exists */
@@ -443,12 +462,12 @@ entry_cmp(const void *a, const void *b)
 
 /*
  * The chain of accounts from key up to its root, in chain[0..n-1] (key
- * first).  A key without an account ends the chain at itself: the apply
- * reports it.
+ * first), with where each row was found.  A key without an account ends
+ * the chain at itself: the apply reports it.
  */
 static int
 read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot,
-		   const char *key, char **chain)
+		   const char *key, char **chain, ItemPointerData *tids, bool *found)
 {
 	int			n = 0;
 	char	   *k = pstrdup(key);
@@ -463,9 +482,12 @@ read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("credit account \"%s\" has more than %d ancestors", key,
 							CREDIT_MAX_DEPTH - 1)));
-		chain[n++] = k;
-		if (accounts_parent_attnum == InvalidAttrNumber ||
-			!find_account(rel, index, k, snapshot, slot))
+		chain[n] = k;
+		found[n] = find_account(rel, index, k, snapshot, slot);
+		if (found[n])
+			tids[n] = slot->tts_tid;
+		n++;
+		if (!found[n - 1] || accounts_parent_attnum == InvalidAttrNumber)
 			break;
 		parent = slot_getattr(slot, accounts_parent_attnum, &isnull);
 		k = isnull ? NULL : TextDatumGetCString(parent);
@@ -480,21 +502,20 @@ read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot
  */
 static int
 ledger_entries(Relation rel, Relation index, const CreditChange *changes, int nchanges,
-			   LedgerEntry **result)
+			   Snapshot snapshot, LedgerEntry **result)
 {
 	LedgerEntry *entries = NULL;
 	int			n = 0;
 	int			m = 0;
 	char	   *chain[CREDIT_MAX_DEPTH];
+	ItemPointerData tids[CREDIT_MAX_DEPTH];
+	bool		found[CREDIT_MAX_DEPTH];
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	Snapshot	snapshot;
 
-	/* see our own earlier changes, and (READ COMMITTED) others' commits */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	for (int i = 0; i < nchanges; i++)
 	{
-		int			len = read_chain(rel, index, snapshot, slot, changes[i].customer_key, chain);
+		int			len = read_chain(rel, index, snapshot, slot, changes[i].customer_key,
+									 chain, tids, found);
 
 		entries = entries ? repalloc(entries, sizeof(LedgerEntry) * (n + len))
 			: palloc(sizeof(LedgerEntry) * len);
@@ -508,9 +529,11 @@ ledger_entries(Relation rel, Relation index, const CreditChange *changes, int nc
 			e->via = j == 0 ? NULL : changes[i].customer_key;
 			e->root = chain[len - 1];
 			e->depth = len - 1 - j;
+			e->found = found[j];
+			if (found[j])
+				e->tid = tids[j];
 		}
 	}
-	UnregisterSnapshot(snapshot);
 	ExecDropSingleTupleTableSlot(slot);
 
 	if (n > 1)
@@ -564,12 +587,17 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	Relation	rel;
 	Relation	index;
 	LedgerEntry *entries;
+	Snapshot	snapshot;
 	int			n;
 
 	open_accounts(&rel, &index);
-	n = ledger_entries(rel, index, changes, nchanges, &entries);
+	/* see our own earlier changes, and (READ COMMITTED) others' commits */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	n = ledger_entries(rel, index, changes, nchanges, snapshot, &entries);
 	for (int i = 0; i < n; i++)
-		apply_one(rel, index, &entries[i], source);
+		apply_one(rel, index, &entries[i], snapshot, source);
+	UnregisterSnapshot(snapshot);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 }
@@ -585,16 +613,18 @@ lock_accounts(const CreditChange *changes, int nchanges)
 	Relation	rel;
 	Relation	index;
 	LedgerEntry *entries;
+	Snapshot	snapshot;
 	int			n;
 	TupleTableSlot *slot;
 
 	open_accounts(&rel, &index);
-	n = ledger_entries(rel, index, changes, nchanges, &entries);
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	n = ledger_entries(rel, index, changes, nchanges, snapshot, &entries);
+	UnregisterSnapshot(snapshot);
 	slot = table_slot_create(rel, NULL);
 	for (int i = 0; i < n; i++)
 	{
-		Snapshot	snapshot;
-
 		CommandCounterIncrement();
 		snapshot = RegisterSnapshot(GetTransactionSnapshot());
 		if (find_account(rel, index, entries[i].key, snapshot, slot))
