@@ -627,7 +627,9 @@ lock_accounts(const CreditChange *changes, int nchanges)
 	{
 		CommandCounterIncrement();
 		snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		if (find_account(rel, index, entries[i].key, snapshot, slot))
+		if ((entries[i].found &&
+			 fetch_account(rel, &entries[i].tid, snapshot, slot, entries[i].key)) ||
+			find_account(rel, index, entries[i].key, snapshot, slot))
 		{
 			ItemPointerData tid = slot->tts_tid;
 

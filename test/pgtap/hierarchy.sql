@@ -22,7 +22,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(187);
+SELECT plan(188);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
@@ -349,6 +349,8 @@ SELECT is(pg_temp.chain(), '{1500,3500,5000,5000}'::numeric[], 'and counts on al
 SELECT lives_ok($$DELETE FROM shop.orders WHERE id = 12$$, 'release order 12');
 
 /* cycles */
+SELECT throws_ok($$SELECT credit.move_account(NULL, 'GRP')$$, '22004', NULL,
+				 'move_account without a customer: 22004');
 SELECT throws_ok($$SELECT credit.move_account('GRP', 'BR1')$$, '23514', NULL,
 				 'moving GRP under BR1, its descendant three levels down: 23514');
 SELECT throws_ok($$SELECT credit.move_account('SUB2', 'SUB1')$$, '23514', NULL,
