@@ -28,6 +28,7 @@ CREATE TABLE credit.attachments (
 	release_status	text,
 	rejected_status	text,
 	segment_column	name,
+	currency_column	name,
 	CONSTRAINT attachments_role_check
 		CHECK (role OPERATOR(pg_catalog.=) ANY ('{orders,receivables,payments}'::text[])),
 	CONSTRAINT attachments_status_check
@@ -39,7 +40,10 @@ CREATE TABLE credit.attachments (
 			   AND (over_limit OPERATOR(pg_catalog.=) 'reject' OR key_column IS NOT NULL)
 			   AND ((over_limit OPERATOR(pg_catalog.=) 'hold') OPERATOR(pg_catalog.=)
 					(held_status IS NOT NULL AND release_status IS NOT NULL
-					 AND rejected_status IS NOT NULL AND status_column IS NOT NULL)))
+					 AND rejected_status IS NOT NULL AND status_column IS NOT NULL))),
+	CONSTRAINT attachments_currency_check
+		CHECK (currency_column IS NULL
+			   OR (role OPERATOR(pg_catalog.=) 'orders' AND over_limit OPERATOR(pg_catalog.=) 'reject'))
 );
 
 COMMENT ON TABLE credit.attachments IS
@@ -47,6 +51,9 @@ COMMENT ON TABLE credit.attachments IS
 
 COMMENT ON COLUMN credit.attachments.segment_column IS
 'Column naming the credit segment (business unit) of each row: the row counts on account customer/segment (a NULL segment: on the customer''s own account). NULL: no segments.';
+
+COMMENT ON COLUMN credit.attachments.currency_column IS
+'Column holding each row''s currency (ISO 4217): a row in another currency than its account''s counts at the rate of the account''s currency position (credit.currency_positions). NULL: every row is in its account''s currency.';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.attachments', 'WHERE NOT builtin');
 
@@ -89,15 +96,33 @@ RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT (o.%1$I)::pg_catalog.text %6$s AS customer_key, '
-	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) %5$s AS exposure '
-	'FROM %3$s o WHERE %4$s GROUP BY 1',
+	'SELECT ((o.%1$I)::pg_catalog.text %6$s) AS customer_key, '
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric %7$s), 0) %5$s AS exposure '
+	'FROM %3$s o %8$s WHERE %4$s GROUP BY 1',
 	($1).customer_column, ($1).amount_column, ($1).orders,
 	credit.open_orders_filter($1),
 	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END,
 	CASE WHEN ($1).segment_column IS NOT NULL
 		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
 								($1).segment_column)
+		 ELSE '' END,
+	/* a row in another currency than its account's counts at its position's rate */
+	CASE WHEN ($1).currency_column IS NOT NULL
+		 THEN pg_catalog.format('OPERATOR(pg_catalog.*) CASE WHEN a.customer_key IS NULL THEN NULL '
+								'WHEN (o.%1$I)::pg_catalog.text OPERATOR(pg_catalog.=) a.currency THEN 1 '
+								'ELSE COALESCE(p.rate, credit.missing_position(a.customer_key, (o.%1$I)::pg_catalog.text)) END',
+								($1).currency_column)
+		 ELSE '' END,
+	CASE WHEN ($1).currency_column IS NOT NULL
+		 THEN pg_catalog.format('LEFT JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) ((o.%1$I)::pg_catalog.text %2$s) '
+								'LEFT JOIN credit.currency_positions p ON p.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+								'AND p.currency OPERATOR(pg_catalog.=) (o.%3$I)::pg_catalog.text',
+								($1).customer_column,
+								CASE WHEN ($1).segment_column IS NOT NULL
+									 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
+															($1).segment_column)
+									 ELSE '' END,
+								($1).currency_column)
 		 ELSE '' END);
 
 /*
@@ -136,7 +161,8 @@ CREATE FUNCTION credit.attach_table(orders regclass,
 									held_status text DEFAULT NULL,
 									release_status text DEFAULT NULL,
 									rejected_status text DEFAULT NULL,
-									segment_column name DEFAULT NULL)
+									segment_column name DEFAULT NULL,
+									currency_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -144,6 +170,8 @@ AS $$
 DECLARE
 	seg_type regtype;
 	bad_segment text;
+	cur_type regtype;
+	bad_currency text;
 	kind	"char";
 	cust_type regtype;
 	amt_type regtype;
@@ -215,8 +243,17 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF currency_column IS NOT NULL AND (role OPERATOR(pg_catalog.<>) 'orders'
+										OR over_limit OPERATOR(pg_catalog.<>) 'reject') THEN
+		RAISE EXCEPTION 'currency_column is supported for order tables with over_limit reject only'
+			USING ERRCODE = '0A000',
+				  HINT = 'Held orders and warnings are recorded with their amount, which must be in the account''s currency.';
+	END IF;
+
 	PERFORM credit.require_read_committed('credit.attach_orders');
 
+	/* no revaluation runs while a table is attached (credit.revalue) */
+	LOCK TABLE credit.attachments IN ROW EXCLUSIVE MODE;
 	/* the same lock CREATE TRIGGER takes: no writer runs while we count */
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 
@@ -279,13 +316,22 @@ BEGIN
 		END IF;
 	END IF;
 
+	IF currency_column IS NOT NULL THEN
+		cur_type := credit.column_type(orders, currency_column);
+		IF cur_type NOT IN ('text'::regtype, 'character varying'::regtype, 'character'::regtype) THEN
+			RAISE EXCEPTION 'currency column "%" has unsupported type %', currency_column, cur_type
+				USING ERRCODE = '42804', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = currency_column,
+					  HINT = 'Currencies are ISO 4217 codes in a text, varchar or char(3) column.';
+		END IF;
+	END IF;
+
 	INSERT INTO credit.attachments (orders, customer_column, amount_column,
 									status_column, open_statuses, role, builtin,
 									over_limit, key_column, held_status, release_status,
-									rejected_status, segment_column)
+									rejected_status, segment_column, currency_column)
 	VALUES (orders, customer_column, amount_column, status_column, open_statuses,
 			role, builtin, over_limit, key_column, held_status, release_status,
-			rejected_status, segment_column)
+			rejected_status, segment_column, currency_column)
 	RETURNING * INTO att;
 
 	EXECUTE pg_catalog.format(
@@ -320,6 +366,16 @@ BEGIN
 					  HINT = 'A segment''s account is "customer/segment": segments are non-empty names without "/".';
 		END IF;
 	END IF;
+	IF currency_column IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT ''NULL'' FROM %2$s o WHERE %3$s AND o.%1$I IS NULL LIMIT 1',
+			currency_column, orders, credit.open_orders_filter(att)) INTO bad_currency;
+		IF bad_currency IS NOT NULL THEN
+			RAISE EXCEPTION 'open order in "%" has no currency', orders
+				USING ERRCODE = '23502', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = currency_column,
+					  HINT = 'Give every open order its currency (or close it), then attach again.';
+		END IF;
+	END IF;
 	IF null_customer THEN
 		RAISE EXCEPTION 'open order in "%" has no customer', orders
 			USING ERRCODE = '23502', SCHEMA = rel_schema, TABLE = rel_name, COLUMN = customer_column,
@@ -345,6 +401,13 @@ BEGIN
 			USING ERRCODE = 'CR003', SCHEMA = rel_schema, TABLE = rel_name,
 				  HINT = 'Open accounts for every customer with open orders (INSERT INTO credit.accounts ...), then attach again.';
 	END IF;
+	/* orders in other currencies than their account's count at a booked rate (CR008 if none) */
+	IF currency_column IS NOT NULL THEN
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.count(credit.book_position(x.customer_key, x.currency)) '
+			'FROM (%s) x JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) x.customer_key '
+			'WHERE x.currency OPERATOR(pg_catalog.<>) a.currency', credit.open_currency_query(att));
+	END IF;
 	EXECUTE pg_catalog.format(
 		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.+) e.exposure '
 		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
@@ -362,7 +425,8 @@ CREATE FUNCTION credit.attach_orders(orders regclass,
 									 held_status text DEFAULT NULL,
 									 release_status text DEFAULT NULL,
 									 rejected_status text DEFAULT NULL,
-									 segment_column name DEFAULT NULL)
+									 segment_column name DEFAULT NULL,
+									 currency_column name DEFAULT NULL)
 RETURNS void
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -370,11 +434,11 @@ BEGIN ATOMIC
 	SELECT credit.attach_table(orders, customer_column, amount_column,
 							   status_column, open_statuses, 'orders', false, NULL,
 							   over_limit, key_column, held_status, release_status,
-							   rejected_status, segment_column);
+							   rejected_status, segment_column, currency_column);
 END;
 
-COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name) IS
-'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded). segment_column: each row counts on the account customer/segment (credit segments; a NULL segment counts on the customer''s own account).';
+COMMENT ON FUNCTION credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name, name) IS
+'Enforce credit limits on an order table: its open rows count as their customers'' exposure from now on, including the rows already there. over_limit: reject (CR001/CR002), hold (the order is written with held_status and a release application opens; key_column identifies it) or warn (it passes and is recorded). segment_column: each row counts on the account customer/segment (credit segments; a NULL segment counts on the customer''s own account). currency_column: each row''s currency; a row in another currency than its account''s counts at the account''s booked rate for it (credit.currency_positions; over_limit reject only).';
 
 CREATE FUNCTION credit.attach_receivables(invoices regclass,
 										  customer_column name,
@@ -411,6 +475,8 @@ BEGIN
 			USING ERRCODE = '55000';
 	END IF;
 	PERFORM credit.require_read_committed('credit.detach_orders');
+	/* no revaluation runs while a table is detached (credit.revalue) */
+	LOCK TABLE credit.attachments IN ROW EXCLUSIVE MODE;
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 	EXECUTE pg_catalog.format(
 		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '

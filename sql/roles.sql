@@ -139,8 +139,8 @@ GRANT INSERT, UPDATE, DELETE ON credit.settings, credit.aging_buckets, credit.du
 	TO credit_admin;
 GRANT EXECUTE ON FUNCTION
 	credit.dunning_template_variables(),
-	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name),
-	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name),
+	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name, name),
+	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name, name),
 	credit.attach_receivables(regclass, name, name, name, text[]),
 	credit.detach_orders(regclass), credit.column_type(regclass, name),
 	credit.require_read_committed(text),
@@ -320,3 +320,33 @@ CREATE POLICY own_customers ON credit.approval_notices
 	WITH CHECK ((SELECT credit.sees_all_customers())
 		   OR application_id IN (SELECT x.application_id FROM credit.applications x));
 ALTER TABLE credit.approval_notices ENABLE ROW LEVEL SECURITY;
+
+/* currencies: rates kept by finance; revaluation by finance and admin */
+GRANT INSERT, UPDATE, DELETE ON credit.exchange_rates TO credit_admin, credit_finance;
+/* attach_orders books the positions of the orders already in a table */
+GRANT INSERT, UPDATE ON credit.currency_positions TO credit_admin;
+GRANT EXECUTE ON FUNCTION credit.rate_on(text, text, date), credit.business_date(timestamptz)
+	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
+GRANT EXECUTE ON FUNCTION credit.revalue(date) TO credit_admin, credit_finance;
+GRANT EXECUTE ON FUNCTION credit.required_rate(text, text, date),
+	credit.book_position(text, text), credit.open_currency_query(credit.attachments),
+	credit.missing_position(text, text)
+	TO credit_admin;
+
+CREATE POLICY own_customers ON credit.currency_positions
+	USING ((SELECT credit.sees_all_customers())
+		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
+								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text))
+	WITH CHECK ((SELECT credit.sees_all_customers())
+		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
+								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text));
+ALTER TABLE credit.currency_positions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY own_customers ON credit.revaluation_lines
+	USING ((SELECT credit.sees_all_customers())
+		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
+								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text))
+	WITH CHECK ((SELECT credit.sees_all_customers())
+		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
+								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text));
+ALTER TABLE credit.revaluation_lines ENABLE ROW LEVEL SECURITY;

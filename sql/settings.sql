@@ -14,13 +14,16 @@ CREATE TABLE credit.settings (
 	dunning_max_attempts integer NOT NULL DEFAULT 5,
 	dunning_retry_delay interval NOT NULL DEFAULT '5 minutes',
 	auto_new_limit_application boolean NOT NULL DEFAULT false,
+	time_zone		text NOT NULL DEFAULT 'UTC',
 	CONSTRAINT settings_singleton_check CHECK (singleton),
 	CONSTRAINT settings_aging_basis_check
 		CHECK (aging_basis OPERATOR(pg_catalog.=) ANY ('{due_date,invoice_date}'::text[])),
 	CONSTRAINT settings_dunning_max_attempts_check
 		CHECK (dunning_max_attempts OPERATOR(pg_catalog.>=) 1),
 	CONSTRAINT settings_dunning_retry_delay_check
-		CHECK (dunning_retry_delay OPERATOR(pg_catalog.>) '0'::interval)
+		CHECK (dunning_retry_delay OPERATOR(pg_catalog.>) '0'::interval),
+	CONSTRAINT settings_time_zone_check
+		CHECK (pg_catalog.timezone(time_zone, '2000-01-01 00:00+00'::timestamptz) IS NOT NULL)
 );
 /*
  * The default configuration rows (this one, the aging buckets, the dunning
@@ -51,5 +54,8 @@ COMMENT ON COLUMN credit.settings.dunning_retry_delay IS
 
 COMMENT ON COLUMN credit.settings.auto_new_limit_application IS
 'A new account inserted with credit_limit 0 gets a draft new-limit application.';
+
+COMMENT ON COLUMN credit.settings.time_zone IS
+'The company''s time zone: credit.business_date() gives dates in it (the date whose exchange rate a new currency position books).';
 
 SELECT pg_catalog.pg_extension_config_dump('credit.settings', '');

@@ -49,6 +49,8 @@ typedef struct CreditChange
 	char	   *customer_key;	/* text form of the application's key */
 	Numeric		delta;			/* signed */
 	bool		check;			/* check an increase against the limit */
+	const char *currency;		/* delta was converted to this currency: the
+								 * account must still have it; NULL: no check */
 } CreditChange;
 
 /* where a change comes from, for error reports */
@@ -76,6 +78,10 @@ extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);
 extern ErrorData *credit_try_apply_changes(CreditChange *changes, int nchanges,
 										   const CreditSource *source);
+
+/* currency.c: conversion of orders in other currencies */
+extern Numeric credit_currency_rate(const char *account_key, const char *currency,
+									char **account_currency);
 
 /* accounts.c: status rules shared by the ledger and the accounts trigger */
 typedef struct CreditAccountValues

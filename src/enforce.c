@@ -96,6 +96,8 @@ typedef struct OrdersTable
 	FmgrInfo	key_out;
 	AttrNumber	segment_att;	/* credit segment, or invalid */
 	FmgrInfo	segment_out;
+	AttrNumber	currency_att;	/* the row's currency, or invalid */
+	FmgrInfo	currency_out;
 	char	   *held_status;	/* hold: the status a held order has */
 	const char *what;			/* "order", "invoice", "payment" */
 	MemoryContext cxt;			/* owns the strings above */
@@ -184,8 +186,9 @@ load_orders_table(Relation rel, OrdersTable *entry)
 									"amount_column::pg_catalog.text, "
 									"status_column::pg_catalog.text, open_statuses, role, "
 									"over_limit, key_column::pg_catalog.text, held_status, "
-									/* added in 1.2: absent before the update */
-									"pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'segment_column' "
+									/* added in 1.2 and 1.3: absent before the updates */
+									"pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'segment_column', "
+									"pg_catalog.to_jsonb(a) OPERATOR(pg_catalog.->>) 'currency_column' "
 									"FROM credit.attachments a "
 									"WHERE orders OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
@@ -261,6 +264,20 @@ load_orders_table(Relation rel, OrdersTable *entry)
 			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->segment_att - 1)->atttypid,
 							  &outfunc, &varlena);
 			fmgr_info_cxt(outfunc, &entry->segment_out, entry->cxt);
+		}
+	}
+	{
+		static const Oid currency_types[] = {TEXTOID, VARCHAROID, BPCHAROID};
+		char	   *currency_column = SPI_getvalue(tup, tdesc, 10);
+
+		entry->currency_att = InvalidAttrNumber;
+		if (currency_column != NULL)
+		{
+			entry->currency_att = find_column(rel, currency_column);
+			check_type(rel, entry->currency_att, currency_types, lengthof(currency_types));
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(rel), entry->currency_att - 1)->atttypid,
+							  &outfunc, &varlena);
+			fmgr_info_cxt(outfunc, &entry->currency_out, entry->cxt);
 		}
 	}
 	entry->status_att = InvalidAttrNumber;
@@ -451,6 +468,45 @@ negate(Numeric n)
 	return DatumGetNumeric(DirectFunctionCall1(numeric_uminus, NumericGetDatum(n)));
 }
 
+/*
+ * The change an open row brings to its account: its amount (negated for a
+ * release), converted to the account's currency when the table has a
+ * currency column and the row is in another currency.
+ */
+static void
+row_change(Relation rel, OrdersTable *t, HeapTuple tuple, TupleDesc desc,
+		   Numeric amount, bool release, CreditChange *change)
+{
+	change->customer_key = row_customer(rel, t, tuple, desc);
+	change->delta = amount;
+	change->check = t->check_limit;
+	change->currency = NULL;
+	if (t->currency_att != InvalidAttrNumber)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, t->currency_att, desc, &isnull);
+		char	   *account_currency;
+		Numeric		rate;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("open order in \"%s\" has no currency",
+							RelationGetRelationName(rel)),
+					 errdetail("Column \"%s\" is null; an open order must say its currency.",
+							   NameStr(TupleDescAttr(desc, t->currency_att - 1)->attname)),
+					 errtablecol(rel, t->currency_att)));
+		rate = credit_currency_rate(change->customer_key,
+									OutputFunctionCall(&t->currency_out, d),
+									&account_currency);
+		if (rate)
+			change->delta = credit_numeric_mul(amount, rate);
+		change->currency = account_currency;
+	}
+	if (release != t->negative)
+		change->delta = negate(change->delta);
+}
+
 static bool
 column_unchanged(TupleDesc desc, AttrNumber att, HeapTuple a, HeapTuple b)
 {
@@ -609,6 +665,8 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 		column_unchanged(desc, t->customer_att, oldrow, newrow) &&
 		(t->segment_att == InvalidAttrNumber ||
 		 column_unchanged(desc, t->segment_att, oldrow, newrow)) &&
+		(t->currency_att == InvalidAttrNumber ||
+		 column_unchanged(desc, t->currency_att, oldrow, newrow)) &&
 		column_unchanged(desc, t->amount_att, oldrow, newrow) &&
 		(t->status_att == InvalidAttrNumber ||
 		 column_unchanged(desc, t->status_att, oldrow, newrow)))
@@ -660,23 +718,13 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 
 	/* the old row's contribution goes, the new row's comes */
 	if (oldrow && row_is_open(t, oldrow, desc))
-	{
-		changes[n].customer_key = row_customer(rel, t, oldrow, desc);
-		changes[n].delta = row_amount(t, oldrow, desc);
-		if (!t->negative)
-			changes[n].delta = negate(changes[n].delta);
-		changes[n].check = t->check_limit;
-		n++;
-	}
+		row_change(rel, t, oldrow, desc, row_amount(t, oldrow, desc), true, &changes[n++]);
 	if (newrow && row_is_open(t, newrow, desc))
 	{
 		Numeric		amount = row_amount(t, newrow, desc);
 
 		check_amount(rel, t, amount);
-		changes[n].customer_key = row_customer(rel, t, newrow, desc);
-		changes[n].delta = t->negative ? negate(amount) : amount;
-		changes[n].check = t->check_limit;
-		n++;
+		row_change(rel, t, newrow, desc, amount, false, &changes[n++]);
 	}
 	source.rel = rel;
 	source.what = t->what;
@@ -897,6 +945,7 @@ credit_enforce_orders_truncate(PG_FUNCTION_ARGS)
 		changes[i].delta = (Numeric) SPI_datumTransfer(NumericGetDatum(negate(DatumGetNumeric(sum))),
 													   false, -1);
 		changes[i].check = false;	/* a release, or a payment's removal */
+		changes[i].currency = NULL;
 	}
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));

@@ -49,6 +49,9 @@
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -115,6 +118,7 @@ check_accounts_shape(TupleDesc desc)
 		{Anum_accounts_temp_limit, "temp_limit"},
 		{Anum_accounts_temp_limit_from, "temp_limit_from"},
 		{Anum_accounts_temp_limit_until, "temp_limit_until"},
+		{Anum_accounts_currency, "currency"},
 		{Anum_accounts_watch_ratio, "watch_ratio"},
 		{Anum_accounts_status, "status"},
 		{Anum_accounts_exposure, "exposure"},
@@ -168,6 +172,7 @@ typedef struct LedgerEntry
 	int			depth;			/* 0: the root */
 	ItemPointerData tid;		/* where the chain walk found the account's row */
 	bool		found;			/* false: it found none (the apply reports it) */
+	const char *currency;		/* the account must have this currency, or NULL */
 } LedgerEntry;
 
 
@@ -334,6 +339,26 @@ fetch_account(Relation rel, ItemPointer tid, Snapshot snapshot, TupleTableSlot *
 	return !isnull && strcmp(TextDatumGetCString(k), key) == 0;
 }
 
+/*
+ * The delta was converted to the account's currency as it was then; an
+ * account whose currency changed since (only possible while it had no
+ * exposure) must not get it.
+ */
+static void
+check_currency(HeapTuple tuple, TupleDesc desc, const LedgerEntry *change)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, Anum_accounts_currency, desc, &isnull);
+	char	   *now = isnull ? "" : TextDatumGetCString(d);
+
+	if (strcmp(now, change->currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the currency of the credit account of customer \"%s\" changed from %s to %s while a change was converted",
+						change->key, change->currency, now),
+				 errhint("Retry the transaction.")));
+}
+
 static void
 apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batch_snapshot,
 		  const CreditSource *source)
@@ -380,6 +405,8 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batc
 		bool		only_summarizing;
 
 		oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+		if (change->currency)
+			check_currency(oldtuple, desc, change);
 		credit_account_values(oldtuple, desc, &v);
 		effective = credit_effective_limit(&v);
 		if (increase && change->check &&
@@ -530,6 +557,7 @@ ledger_entries(Relation rel, Relation index, const CreditChange *changes, int nc
 			e->root = chain[len - 1];
 			e->depth = len - 1 - j;
 			e->found = found[j];
+			e->currency = j == 0 ? changes[i].currency : NULL;
 			if (found[j])
 				e->tid = tids[j];
 		}
@@ -544,6 +572,8 @@ ledger_entries(Relation rel, Relation index, const CreditChange *changes, int nc
 		{
 			entries[m - 1].delta = credit_numeric_add(entries[m - 1].delta, entries[i].delta);
 			entries[m - 1].check |= entries[i].check;
+			if (entries[i].currency)
+				entries[m - 1].currency = entries[i].currency;
 			if (entries[i].via == NULL)
 				entries[m - 1].via = NULL;	/* the customer's own change is there */
 		}
@@ -687,4 +717,51 @@ credit_try_apply_changes(CreditChange *changes, int nchanges, const CreditSource
 	}
 	PG_END_TRY();
 	return refusal;
+}
+
+/*
+ * credit.apply_exposure(customer_keys, deltas, what): the ledger from SQL,
+ * unchecked: each customer's exposure (and its ancestors') changes by its
+ * delta, in the lock order.  Internal (credit.revalue); no grant.
+ */
+PG_FUNCTION_INFO_V1(credit_apply_exposure);
+
+Datum
+credit_apply_exposure(PG_FUNCTION_ARGS)
+{
+	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *deltas = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *kd,
+			   *dd;
+	bool	   *kn,
+			   *dn;
+	int			nk,
+				nd;
+	CreditChange *changes;
+	CreditSource source;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
+	deconstruct_array(deltas, NUMERICOID, -1, false, TYPALIGN_INT, &dd, &dn, &nd);
+	if (nk != nd)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("credit.apply_exposure needs as many deltas as customers")));
+	if (nk == 0)
+		PG_RETURN_VOID();
+	changes = palloc(sizeof(CreditChange) * nk);
+	for (int i = 0; i < nk; i++)
+	{
+		if (kn[i] || dn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("credit.apply_exposure: customers and deltas must not be null")));
+		changes[i].customer_key = TextDatumGetCString(kd[i]);
+		changes[i].delta = DatumGetNumeric(dd[i]);
+		changes[i].check = false;
+		changes[i].currency = NULL;
+	}
+	source.rel = NULL;
+	source.what = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	credit_apply_changes(changes, nk, &source);
+	PG_RETURN_VOID();
 }

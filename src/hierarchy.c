@@ -60,6 +60,7 @@ move_exposure(char *key, Numeric delta)
 	change.customer_key = key;
 	change.delta = delta;
 	change.check = false;
+	change.currency = NULL;
 	credit_apply_changes(&change, 1, &source);
 }
 
