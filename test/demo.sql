@@ -269,3 +269,31 @@ SELECT customer_key, parent_key, exposure, status FROM credit.move_account('2002
 SELECT customer_key, parent_key, exposure, status
   FROM credit.accounts WHERE customer_key IN ('G-HUAXIN', '2001', '2002') ORDER BY 1;
 SELECT * FROM credit.reconcile();
+
+\echo '== currencies: an export order table in EUR and USD against limits kept in CNY, rates with validity dates'
+UPDATE credit.settings SET time_zone = 'Asia/Shanghai';
+INSERT INTO credit.exchange_rates (from_currency, to_currency, valid_from, valid_until, rate, source)
+VALUES ('EUR', 'CNY', credit.business_date() - 30, NULL, 7.80, 'treasury'),
+	   ('USD', 'CNY', credit.business_date() - 30, NULL, 7.10, 'treasury');
+CREATE TABLE sales.export_orders (id serial PRIMARY KEY, cust_id int NOT NULL,
+								  total numeric(12,2) NOT NULL, currency char(3) NOT NULL,
+								  state text NOT NULL DEFAULT 'open');
+INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
+VALUES ('3001', 'Rhein Maschinen GmbH', 100000);
+SELECT credit.attach_orders('sales.export_orders', 'cust_id', 'total', 'state', '{open}',
+							currency_column => 'currency');
+\echo '== 10,000 EUR counts 78,000 CNY at the booked rate; 3,000 USD more would be 21,300 CNY: refused (CR001)'
+INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 10000, 'EUR');
+\set ON_ERROR_STOP 0
+INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 3000, 'USD');
+\echo '== no GBP rate: refused with CR008, never counted at 1.0'
+INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 100, 'GBP');
+\set ON_ERROR_STOP 1
+SELECT customer_key, currency, rate, rate_date FROM credit.currency_positions ORDER BY 1, 2;
+\echo '== the euro rises to 8.20 from today: exposure does not move until credit.revalue books it'
+INSERT INTO credit.exchange_rates (from_currency, to_currency, valid_from, rate, source)
+VALUES ('EUR', 'CNY', credit.business_date(), 8.20, 'treasury');
+SELECT customer_key, exposure, status FROM credit.accounts WHERE customer_key = '3001';
+SELECT customer_key, exposure_before, exposure_after, change, watch_line, crossed_watch, crossed_limit
+  FROM credit.revalue(credit.business_date());
+SELECT * FROM credit.reconcile();

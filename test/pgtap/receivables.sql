@@ -16,7 +16,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(172);
+SELECT plan(173);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
@@ -260,8 +260,13 @@ INSERT INTO credit.payments (customer_key, payment_key, amount)
 VALUES ('A', 'P-2', 1000), ('A', 'P-3', 50), ('B', 'BP-1', 10);
 INSERT INTO credit.payments (customer_key, payment_key, amount) VALUES ('E', 'EP-0', 50);
 SELECT credit.allocate(pg_temp.pid('E', 'EP-0'), 'E-1', 50);
-/* E's account changes currency: a USD payment cannot pay its EUR invoice */
+/* an account with exposure keeps its currency (1.3) */
+SELECT throws_ok($$UPDATE credit.accounts SET currency = 'USD' WHERE customer_key = 'E'$$,
+				 '55000', NULL, 'the currency of an account with exposure cannot change');
+/* a database from before 1.3 may hold such a change: a USD payment still cannot pay its EUR invoice */
+ALTER TABLE credit.accounts DISABLE TRIGGER accounts_currency_update;
 UPDATE credit.accounts SET currency = 'USD' WHERE customer_key = 'E';
+ALTER TABLE credit.accounts ENABLE TRIGGER accounts_currency_update;
 INSERT INTO credit.payments (customer_key, payment_key, amount) VALUES ('E', 'EP-1', 100);
 SELECT is((SELECT currency FROM credit.payments WHERE payment_key = 'EP-1'), 'USD',
 		  'a payment takes the account''s new currency');

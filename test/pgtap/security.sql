@@ -32,7 +32,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(94);
+SELECT plan(97);
 
 /* the five group roles and PUBLIC, in a fixed order */
 CREATE FUNCTION pg_temp.executors(f text) RETURNS text[]
@@ -62,6 +62,7 @@ SELECT set_eq(
 			 ('credit.claim_dunning(integer,text,text,interval)'),
 			 ('credit.complete_dunning(bigint,boolean,text)'),
 			 ('credit.rescore(date,bigint)'),
+			 ('credit.revalue(date)'),
 			 ('credit.forget_dropped_tables()')$$,
 	'the SECURITY DEFINER functions of schema credit are exactly the approval, batch and three trigger functions');
 
@@ -81,6 +82,7 @@ SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = to_regprocedure(f)),
 			   ('credit.claim_dunning(integer,text,text,interval)'),
 			   ('credit.complete_dunning(bigint,boolean,text)'),
 			   ('credit.rescore(date,bigint)'),
+			   ('credit.revalue(date)'),
 			   ('credit.forget_dropped_tables()')) AS x(f)
  ORDER BY f;
 
@@ -94,7 +96,7 @@ SELECT results_eq(
 		('credit.limit_history_record()'), ('credit.run_dunning(date)'),
 		('credit.claim_dunning(integer,text,text,interval)'),
 		('credit.complete_dunning(bigint,boolean,text)'), ('credit.rescore(date,bigint)'),
-		('credit.forget_dropped_tables()')) x(f)
+		('credit.revalue(date)'), ('credit.forget_dropped_tables()')) x(f)
 	  ORDER BY f$$,
 	$$VALUES
 		('credit.approve(bigint,text,integer)', '{credit_admin,credit_risk,credit_finance,credit_sales}'::text[]),
@@ -108,6 +110,7 @@ SELECT results_eq(
 		('credit.open_new_limit_application()', '{}'),
 		('credit.reject(bigint,text,integer)', '{credit_admin,credit_risk,credit_finance,credit_sales}'),
 		('credit.rescore(date,bigint)', '{credit_admin,credit_risk}'),
+		('credit.revalue(date)', '{credit_admin,credit_finance}'),
 		('credit.run_dunning(date)', '{credit_admin,credit_finance}'),
 		('credit.submit_application(bigint)', '{credit_admin,credit_risk,credit_finance,credit_sales}'),
 		('credit.withdraw(bigint,text)', '{credit_admin,credit_risk,credit_finance,credit_sales}')$$,
@@ -206,7 +209,7 @@ SELECT set_eq(
 		  'receivables', 'payments', 'allocations', 'dunning_queue', 'customer_grades',
 		  'score_history', 'grade_changes', 'limit_requests', 'limit_history', 'metric_values',
 		  'applications', 'held_orders', 'overlimit_warnings', 'application_steps',
-		  'approval_notices', 'exposure_snapshots'],
+		  'approval_notices', 'exposure_snapshots', 'currency_positions', 'revaluation_lines'],
 	'row-level security is enabled on exactly the customer tables of roles.sql and the exposure snapshots');
 
 SELECT set_eq(
@@ -316,10 +319,18 @@ SELECT ok(has_table_privilege('credit_admin', 'credit.positions', 'INSERT')
 		  'credit_admin configures positions, rules and settings');
 SELECT is(pg_temp.executors('credit.reconcile(boolean)'), '{credit_admin}',
 		  'only credit_admin may execute credit.reconcile');
-SELECT is(pg_temp.executors('credit.attach_orders(regclass,name,name,name,text[],text,name,text,text,text,name)'),
+SELECT is(pg_temp.executors('credit.attach_orders(regclass,name,name,name,text[],text,name,text,text,text,name,name)'),
 		  '{credit_admin}', 'only credit_admin may execute credit.attach_orders');
 SELECT is(pg_temp.executors('credit.detach_orders(regclass)'), '{credit_admin}',
 		  'only credit_admin may execute credit.detach_orders');
+SELECT is(pg_temp.executors('credit.apply_exposure(text[],numeric[],text)'), '{}',
+		  'nobody but the owner may execute credit.apply_exposure (the unchecked ledger)');
+SELECT ok(has_table_privilege('credit_finance', 'credit.exchange_rates', 'INSERT, UPDATE, DELETE')
+		  AND NOT has_table_privilege('credit_risk', 'credit.exchange_rates', 'INSERT')
+		  AND NOT has_table_privilege('credit_finance', 'credit.currency_positions', 'INSERT, UPDATE, DELETE')
+		  AND NOT has_table_privilege('credit_admin', 'credit.currency_positions', 'DELETE')
+		  AND NOT has_table_privilege('credit_admin', 'credit.revaluation_lines', 'INSERT'),
+		  'finance keeps the exchange rates; nobody deletes positions or writes revaluations directly');
 SELECT is(pg_temp.executors('credit.allocate(bigint,text,numeric)'), '{credit_admin,credit_finance}',
 		  'credit.allocate: admin and finance');
 SELECT is(pg_temp.executors('credit.activate_scorecard(bigint)'), '{credit_admin,credit_risk}',
@@ -492,7 +503,7 @@ SELECT lives_ok('CREATE EXTENSION credit',
 				'an empty schema credit owned by the installer (USAGE granted to others) is accepted');
 SELECT has_extension('credit', 'credit is installed into it');
 SELECT is((SELECT count(*) FROM pg_proc WHERE pronamespace = 'credit'::regnamespace AND prosecdef),
-		  14::bigint, 'with its fourteen SECURITY DEFINER functions');
+		  15::bigint, 'with its fifteen SECURITY DEFINER functions');
 
 SELECT * FROM finish();
 ROLLBACK;
