@@ -282,17 +282,21 @@ INSERT INTO credit.accounts (customer_key, customer_name, credit_limit)
 VALUES ('3001', 'Rhein Maschinen GmbH', 100000);
 SELECT credit.attach_orders('sales.export_orders', 'cust_id', 'total', 'state', '{open}',
 							currency_column => 'currency');
-\echo '== 10,000 EUR counts 78,000 CNY at the booked rate; 3,000 USD more would be 21,300 CNY: refused (CR001)'
+\echo '== 10,000 EUR counts 78,000 CNY at the booked rate; 3,200 USD more would be 22,720 CNY, past the 100,000 limit: refused (CR001)'
 INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 10000, 'EUR');
 \set ON_ERROR_STOP 0
-INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 3000, 'USD');
+INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 3200, 'USD');
+\set ON_ERROR_STOP 1
+\echo '== 2,000 USD (14,200 CNY) fits: exposure 92,200'
+INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 2000, 'USD');
+\set ON_ERROR_STOP 0
 \echo '== no GBP rate: refused with CR008, never counted at 1.0'
 INSERT INTO sales.export_orders (cust_id, total, currency) VALUES (3001, 100, 'GBP');
 \set ON_ERROR_STOP 1
 SELECT customer_key, currency, rate, rate_date FROM credit.currency_positions ORDER BY 1, 2;
-\echo '== the euro rises to 8.20 from today: exposure does not move until credit.revalue books it'
+\echo '== the euro rises to 8.60 from today: exposure does not move until credit.revalue books it (+8,000: over the limit)'
 INSERT INTO credit.exchange_rates (from_currency, to_currency, valid_from, rate, source)
-VALUES ('EUR', 'CNY', credit.business_date(), 8.20, 'treasury');
+VALUES ('EUR', 'CNY', credit.business_date(), 8.60, 'treasury');
 SELECT customer_key, exposure, status FROM credit.accounts WHERE customer_key = '3001';
 SELECT customer_key, exposure_before, exposure_after, change, watch_line, crossed_watch, crossed_limit
   FROM credit.revalue(credit.business_date());
