@@ -726,8 +726,9 @@ COMMENT ON FUNCTION credit.revalue(date) IS
 
 /*
  * An account's currency is the currency of its tree, of its exposure and
- * of its positions: a child must share its parent's (CR004), and it cannot
- * change while the account has exposure, positions, a parent or members.
+ * of its positions: a child must share its parent's (CR004, which also
+ * refuses changing a member's currency), and it cannot change while the
+ * account has exposure, positions or members (55000).
  */
 CREATE FUNCTION credit.accounts_currency_check()
 RETURNS trigger
@@ -751,8 +752,8 @@ BEGIN
 		END IF;
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.currency OPERATOR(pg_catalog.<>) OLD.currency THEN
+		/* a member's currency is its group's (CR004 above) */
 		IF OLD.exposure OPERATOR(pg_catalog.<>) 0
-		   OR NEW.parent_key IS NOT NULL
 		   OR EXISTS (SELECT 1 FROM credit.accounts c
 					   WHERE c.parent_key OPERATOR(pg_catalog.=) OLD.customer_key)
 		   OR EXISTS (SELECT 1 FROM credit.currency_positions p
@@ -760,7 +761,7 @@ BEGIN
 			RAISE EXCEPTION 'cannot change the currency of customer "%" from % to %',
 					OLD.customer_key, OLD.currency, NEW.currency
 				USING ERRCODE = '55000',
-					  DETAIL = 'An account''s currency can change only while it has no exposure, no currency positions, no group and no members.';
+					  DETAIL = 'An account''s currency can change only while it has no exposure, no currency positions and no members.';
 		END IF;
 	END IF;
 	RETURN NEW;
