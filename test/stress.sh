@@ -5,20 +5,24 @@
 # cluster where credit is installed.  It creates the database credit_stress
 # (test/stress/setup.sql: an application's sales.orders attached to credit,
 # sales.edi_orders attached with over_limit hold and sales.web_orders with
-# warn, 50 accounts with hot customers on small limits, one 'none', one
-# 'stop', two corporate groups of members three levels deep under small
-# group limits, approval positions, roles and rules for releasing held
-# orders),
+# warn, sales.fx_orders attached with a currency column (orders in CNY,
+# EUR, USD and GBP, which has no rate), 50 accounts with hot customers on
+# small limits, one 'none', one 'stop', two corporate groups of members
+# three levels deep under small group limits, approval positions, roles and
+# rules for releasing held orders),
 # runs pgbench clients that insert, change, move and delete random orders,
 # change limits, rescore every customer under an active scorecard (which
 # lowers and raises limits), approve, reject and withdraw the release of
 # held orders as the roles entitled (and not) to, escalate overdue steps,
-# move group members between the groups (credit.move_account), and roll
-# back at random (test/stress/*.pgbench, which call stress.act,
-# stress.act_multi, stress.rescore, stress.edi_act, stress.approve_act,
-# stress.withdraw_act, stress.web_act and stress.group_move; the groups'
-# members take their share of every kind of order action), samples the
-# invariants while they
+# move group members between the groups (credit.move_account), write
+# foreign-currency orders (converted at their accounts' booked positions;
+# GBP refused with CR008), record new exchange rates and revalue the
+# positions to them (credit.revalue), and roll back at random
+# (test/stress/*.pgbench, which call stress.act, stress.act_multi,
+# stress.rescore, stress.edi_act, stress.approve_act, stress.withdraw_act,
+# stress.web_act, stress.group_move, stress.fx_act and stress.revalue_act;
+# the groups' members take their share of every kind of order action),
+# samples the invariants while they
 # run, and checks them afterwards.  One line per check, "ok N - ..." or
 # "not ok N - ..."; exit 1 if any failed.
 #
@@ -93,9 +97,10 @@ if [ "$MODE" != --check-only ]; then
 		echo "1..$n"
 		exit 1
 	fi
-	q "SELECT format('set-up: %s accounts, %s + %s + %s orders, exposure %s', count(*),
-	                 (SELECT count(*) FROM sales.orders), (SELECT count(*) FROM sales.edi_orders),
-	                 (SELECT count(*) FROM sales.web_orders), sum(exposure))
+	q "SELECT format('set-up: %s accounts, %s + %s + %s + %s orders, %s currency positions, exposure %s',
+	                 count(*), (SELECT count(*) FROM sales.orders), (SELECT count(*) FROM sales.edi_orders),
+	                 (SELECT count(*) FROM sales.web_orders), (SELECT count(*) FROM sales.fx_orders),
+	                 (SELECT count(*) FROM credit.currency_positions), sum(exposure))
 	     FROM credit.accounts" | sed 's/^/# /'
 
 	# ------------------------------------------------------------ the run
@@ -107,6 +112,7 @@ if [ "$MODE" != --check-only ]; then
 		-f test/stress/edi.pgbench@18 -f test/stress/approve.pgbench@8 \
 		-f test/stress/withdraw.pgbench@2 -f test/stress/web.pgbench@5 \
 		-f test/stress/group_move.pgbench@1 \
+		-f test/stress/fx.pgbench@14 -f test/stress/revalue.pgbench@1 \
 		"$DB" >"$WORK/pgbench.out" 2>&1 &
 	pid=$!
 	# sample the invariants in one snapshot about once a second meanwhile
@@ -157,16 +163,17 @@ fi
 
 # ------------------------------------------------------ what happened
 echo "# committed actions by kind and outcome (none: no row matched; undone: rolled"
-echo "# back to a savepoint; serialization: 40001 at REPEATABLE READ):"
+echo "# back to a savepoint; serialization: 40001 at REPEATABLE READ; cr008: no rate):"
 psql_db -c "SELECT kind, count(*) AS total,
 	       count(*) FILTER (WHERE outcome LIKE 'ok%') AS ok,
 	       count(*) FILTER (WHERE outcome = 'none') AS none,
 	       count(*) FILTER (WHERE outcome = 'CR001') AS cr001,
 	       count(*) FILTER (WHERE outcome = 'CR002') AS cr002,
 	       count(*) FILTER (WHERE outcome = 'CR003') AS cr003,
+	       count(*) FILTER (WHERE outcome = 'CR008') AS cr008,
 	       count(*) FILTER (WHERE outcome = 'undone') AS undone,
 	       count(*) FILTER (WHERE outcome = 'serialization') AS serialization,
-	       count(*) FILTER (WHERE outcome NOT IN ('none', 'CR001', 'CR002', 'CR003', 'undone',
+	       count(*) FILTER (WHERE outcome NOT IN ('none', 'CR001', 'CR002', 'CR003', 'CR008', 'undone',
 	                                              'serialization') AND outcome NOT LIKE 'ok%') AS other
 	  FROM stress.events GROUP BY ROLLUP (kind) ORDER BY kind NULLS LAST" 2>&1 | sed 's/^/#   /'
 ev() { q "SELECT count(*) FROM stress.events WHERE $1"; }
@@ -228,10 +235,10 @@ sqlcheck "credit.move_account moved members between groups while orders ran ($(g
 	 UNION ALL SELECT 'recorded moves', count(*), NULL FROM stress.moves"
 
 # ------------------------------------------------------ the final state
-sqlcheck "credit.reconcile() returns no rows" \
+sqlcheck "credit.reconcile() returns no rows (it counts the currency table's open orders at their positions' rates: $(q "SELECT count(*) FROM sales.fx_orders WHERE state IN ('open', 'confirmed') AND currency <> 'CNY'") open foreign-currency orders)" \
 	"NOT EXISTS (SELECT 1 FROM credit.reconcile())" \
 	"SELECT * FROM credit.reconcile() LIMIT 10"
-sqlcheck "every exposure equals the sum of its open orders in the three order tables, held orders not counted, and of all its descendants' (computed independently)" \
+sqlcheck "every exposure equals the sum of its open orders in the four order tables, held orders not counted, foreign-currency orders at their positions' rates, and of all its descendants' (computed independently)" \
 	"NOT EXISTS (SELECT 1 FROM stress.exposure_mismatch)" \
 	"SELECT * FROM stress.exposure_mismatch LIMIT 10"
 sqlcheck "every account's exposure is its own plus its direct children's, and credit.own_exposure is its own (trees: $(q "SELECT string_agg(customer_key || '<' || parent_key, ' ' ORDER BY customer_key) FROM credit.accounts WHERE parent_key IS NOT NULL"))" \
@@ -242,10 +249,10 @@ sqlcheck "every account's exposure is its own plus its direct children's, and cr
 # exposure, an approved release counted past it (an overrun) or a warn-table
 # order passed over it, and then on hold (or stopped) with no increase since
 over=$(q "SELECT count(*) FROM credit.accounts a WHERE a.status <> 'none' AND a.exposure > credit.effective_limit(a)")
-sqlcheck "no account except 'none' has exposure above its effective limit unless a rescore lowered the limit below it, an approved release counted past it or a warning let an order past it, and then it is on hold or stopped and its exposure has not grown since ($over such accounts; $(q "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM (SELECT source, count(*) AS n FROM stress.rescore_over GROUP BY 1) x") events)" \
+sqlcheck "no account except 'none' has exposure above its effective limit unless a rescore lowered the limit below it, an approved release counted past it, a warning let an order past it or a revaluation raised it past it, and then it is on hold or stopped and its exposure has not grown since ($over such accounts; $(q "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM (SELECT source, count(*) AS n FROM stress.rescore_over GROUP BY 1) x") events)" \
 	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit())" \
 	"SELECT * FROM stress.unexplained_over_limit()"
-sqlcheck "no group account is above its effective limit unless a move, a release, a warning or a rescore took it there and it has been on hold with no increase since (groups: $(q "SELECT string_agg(format('%s %s/%s %s', customer_key, exposure, credit.effective_limit(a), status), ', ' ORDER BY customer_key) FROM credit.accounts a WHERE customer_key IN (SELECT parent_key FROM credit.accounts)"); $(q "SELECT count(*) FROM stress.rescore_over WHERE customer_key IN ('60', '61', '62', '67')") events)" \
+sqlcheck "no group account is above its effective limit unless a move, a release, a warning, a revaluation or a rescore took it there and it has been on hold with no increase since (groups: $(q "SELECT string_agg(format('%s %s/%s %s', customer_key, exposure, credit.effective_limit(a), status), ', ' ORDER BY customer_key) FROM credit.accounts a WHERE customer_key IN (SELECT parent_key FROM credit.accounts)"); $(q "SELECT count(*) FROM stress.rescore_over WHERE customer_key IN ('60', '61', '62', '67')") events)" \
 	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit()
 	              WHERE customer_key IN ('60', '61', '62', '67'))" \
 	"SELECT * FROM stress.unexplained_over_limit() WHERE customer_key IN ('60', '61', '62', '67')"
@@ -254,15 +261,16 @@ sqlcheck "no exposure is negative" \
 	"SELECT customer_key, exposure FROM credit.accounts WHERE exposure < 0"
 open_rows="SELECT 'orders' AS t, id::text AS k, cust_id, total FROM sales.orders WHERE state IN ('open', 'confirmed')
 	UNION ALL SELECT 'edi_orders', order_no, cust_id, total FROM sales.edi_orders WHERE state IN ('open', 'confirmed')
-	UNION ALL SELECT 'web_orders', web_id::text, cust_id, total FROM sales.web_orders WHERE state IN ('open', 'shipped')"
-sqlcheck "no open order (of the three tables) belongs to a customer without an account, none has a negative amount" \
+	UNION ALL SELECT 'web_orders', web_id::text, cust_id, total FROM sales.web_orders WHERE state IN ('open', 'shipped')
+	UNION ALL SELECT 'fx_orders', id::text, cust_id, total FROM sales.fx_orders WHERE state IN ('open', 'confirmed')"
+sqlcheck "no open order (of the four tables) belongs to a customer without an account, none has a negative amount" \
 	"NOT EXISTS (SELECT 1 FROM ($open_rows) o
 	              WHERE o.total < 0 OR NOT EXISTS (SELECT 1 FROM credit.accounts a
 	                                                WHERE a.customer_key = o.cust_id::text))" \
 	"SELECT * FROM ($open_rows) o
 	  WHERE o.total < 0 OR NOT EXISTS (SELECT 1 FROM credit.accounts a
 	                                    WHERE a.customer_key = o.cust_id::text) LIMIT 10"
-sqlcheck "detaching the three order tables leaves only the receivables ledger's exposure and attaching them again counts the same (undone afterwards)" \
+sqlcheck "detaching the four order tables leaves only the receivables ledger's exposure and attaching them again counts the same, with the currency positions as they were (undone afterwards)" \
 	"stress.detach_attach_problem() IS NULL" \
 	"SELECT stress.detach_attach_problem()"
 # a stopped account's exposure grows only by approved releases and warnings
@@ -309,6 +317,54 @@ sqlcheck "every derived status in the history agrees with the exposure and limit
 	"SELECT c.* FROM credit.status_changes c JOIN credit.accounts a USING (customer_key)
 	  WHERE c.new_status IN ('ok', 'watch', 'hold')
 	    AND c.new_status <> stress.derived_status(c.exposure, c.effective_limit, a.watch_ratio) LIMIT 10"
+# ------------------------------------------------------ currencies
+echo "# currency actions by kind: outcome count (CR008: no rate, the order"
+echo "# changed nothing; revalue: ok_over left accounts above their limit, CR008"
+echo "# an expired rate, refused_rr 25000 at REPEATABLE READ):"
+psql_db -c "SELECT kind, string_agg(outcome || ' ' || n, ', ' ORDER BY n DESC, outcome) AS outcomes
+	  FROM (SELECT kind, outcome, count(*) AS n FROM stress.events
+	         WHERE kind LIKE 'fx_%' OR kind = 'revalue' GROUP BY 1, 2) x
+	 GROUP BY kind ORDER BY kind" 2>&1 | sed 's/^/#   /'
+fx_kinds="ARRAY['fx_insert', 'fx_increase', 'fx_decrease', 'fx_currency', 'fx_close',
+	'fx_state_open', 'fx_state_confirmed', 'fx_state_closed', 'fx_state_cancelled', 'fx_move',
+	'fx_delete', 'fx_bulk_close']"
+fx_open() { q "SELECT count(*) FROM sales.fx_orders WHERE state IN ('open', 'confirmed') AND currency = '$1'"; }
+sqlcheck "every kind of action on the currency table committed at least once ($(ev "kind LIKE 'fx_%' AND outcome LIKE 'ok%'") fx actions committed; open orders now: $(fx_open CNY) CNY, $(fx_open EUR) EUR, $(fx_open USD) USD), and it refused increases with CR001 ($(ev "kind LIKE 'fx_%' AND outcome = 'CR001'")) and CR002 ($(ev "kind LIKE 'fx_%' AND outcome = 'CR002'"))" \
+	"NOT EXISTS (SELECT 1 FROM unnest($fx_kinds) k
+	              WHERE NOT EXISTS (SELECT 1 FROM stress.events e WHERE e.kind = k AND e.outcome = 'ok'))
+	 AND (SELECT count(DISTINCT currency) = 3 FROM sales.fx_orders
+	       WHERE state IN ('open', 'confirmed') AND currency IN ('CNY', 'EUR', 'USD'))
+	 AND EXISTS (SELECT 1 FROM stress.events WHERE kind LIKE 'fx_%' AND outcome = 'CR001')
+	 AND EXISTS (SELECT 1 FROM stress.events WHERE kind LIKE 'fx_%' AND outcome = 'CR002')" \
+	"SELECT 'never committed: ' || string_agg(k, ', ') FROM unnest($fx_kinds) k
+	  WHERE NOT EXISTS (SELECT 1 FROM stress.events e WHERE e.kind = k AND e.outcome = 'ok')"
+sqlcheck "orders in GBP (no rate) were refused with CR008 when open ($(ev "kind LIKE 'fx_%' AND outcome = 'CR008'"): $(q "SELECT coalesce(string_agg(kind || ' ' || n, ', ' ORDER BY kind), 'none') FROM (SELECT kind, count(*) AS n FROM stress.events WHERE kind LIKE 'fx_%' AND outcome = 'CR008' GROUP BY 1) x")) and changed nothing: each order row as it was, no GBP position booked, no open GBP order ($(q "SELECT count(*) FROM sales.fx_orders WHERE currency = 'GBP'") closed or cancelled ones)" \
+	"EXISTS (SELECT 1 FROM stress.events WHERE kind LIKE 'fx_%' AND outcome = 'CR008')
+	 AND NOT EXISTS (SELECT 1 FROM stress.events WHERE outcome = 'cr008_changed')
+	 AND NOT EXISTS (SELECT 1 FROM credit.currency_positions WHERE currency = 'GBP')
+	 AND NOT EXISTS (SELECT 1 FROM sales.fx_orders WHERE currency = 'GBP' AND state IN ('open', 'confirmed'))" \
+	"SELECT 'event' AS what, kind, detail FROM stress.events WHERE outcome = 'cr008_changed'
+	 UNION ALL SELECT 'position', customer_key, rate::text FROM credit.currency_positions WHERE currency = 'GBP'
+	 UNION ALL SELECT 'order', id::text, state FROM sales.fx_orders WHERE currency = 'GBP' AND state IN ('open', 'confirmed')
+	 LIMIT 10"
+rv() { ev "kind = 'revalue' AND outcome $1"; }
+sqlcheck "credit.revalue ran while orders ran ($(q "SELECT count(*) FROM credit.revaluations") revaluations to $(q "SELECT max(as_of) FROM credit.revaluations"), $(q "SELECT count(*) FROM credit.revaluation_lines WHERE change <> 0") lines changing exposure, $(rv "= 'ok_over'") leaving accounts above their limit; $(rv "= 'CR008'") refused with CR008 for an expired rate, $(rv "= 'refused_rr'") with 25000 at REPEATABLE READ), each one recorded once, and each one's lines were the open amounts and its positions' new rates under its lock, its report the account rows" \
+	"EXISTS (SELECT 1 FROM stress.events WHERE kind = 'revalue' AND outcome LIKE 'ok%')
+	 AND EXISTS (SELECT 1 FROM credit.revaluation_lines WHERE change <> 0)
+	 AND EXISTS (SELECT 1 FROM stress.events WHERE kind = 'revalue' AND outcome = 'CR008')
+	 AND EXISTS (SELECT 1 FROM stress.events WHERE kind = 'revalue' AND outcome = 'refused_rr')
+	 AND NOT EXISTS (SELECT 1 FROM stress.events
+	                  WHERE kind = 'revalue' AND outcome NOT IN ('ok', 'ok_over', 'CR008', 'refused_rr'))
+	 AND (SELECT count(*) FROM credit.revaluations)
+	     = (SELECT count(*) FROM stress.events WHERE kind = 'revalue' AND outcome LIKE 'ok%')" \
+	"SELECT outcome, count(*), min(detail) FROM stress.events WHERE kind = 'revalue' GROUP BY 1
+	 UNION ALL SELECT 'recorded revaluations', count(*), NULL FROM credit.revaluations"
+sqlcheck "every currency position's rate is credit.rate_on(currency, its account's currency, its rate date) ($(q "SELECT count(*) FROM credit.currency_positions") positions: $(q "SELECT string_agg(currency || ' ' || n, ', ' ORDER BY currency) FROM (SELECT currency, count(*) AS n FROM credit.currency_positions GROUP BY 1) x"); $(q "SELECT count(*) FROM credit.currency_positions WHERE rate_date > credit.business_date()") at a revaluation's date)" \
+	"NOT EXISTS (SELECT 1 FROM stress.currency_problems WHERE what = 'position')" \
+	"SELECT customer_key, currency, problem FROM stress.currency_problems WHERE what = 'position' LIMIT 10"
+sqlcheck "every revaluation line's change is open_amount x (new_rate - old_rate) at the rate of its as-of date, and each position's lines chain from its booking rate through every revaluation since to its rate now ($(q "SELECT count(*) FROM credit.revaluation_lines") lines)" \
+	"NOT EXISTS (SELECT 1 FROM stress.currency_problems WHERE what = 'line')" \
+	"SELECT customer_key, currency, problem FROM stress.currency_problems WHERE what = 'line' LIMIT 10"
 # ------------------------------------------------------ held orders, approvals, warnings
 echo "# issue 5 actions by kind: outcome count (held: the order was held; refused:"
 echo "# 42501 or 55000 as expected; raced: another approver or the requester acted"

@@ -7,11 +7,18 @@
 -- positions, roles and rules for the release of held orders, and the
 -- workload functions stress.act(), stress.act_multi(), stress.rescore(),
 -- stress.edi_act(), stress.approve_act(), stress.withdraw_act(),
--- stress.web_act() and stress.group_move() that the pgbench scripts call.
+-- stress.web_act(), stress.group_move(), stress.fx_act() and
+-- stress.revalue_act() that the pgbench scripts call.
 -- Two corporate groups (accounts 60 and 61, three levels deep) share small
 -- group limits among their members' orders, which every action places in
 -- the same mix as the other customers'; stress.group_move moves members
 -- between the groups (credit.move_account) while orders run.
+-- Foreign-currency orders: sales.fx_orders is attached with a currency
+-- column; the accounts are in CNY, orders in CNY, EUR and USD count at
+-- their accounts' currency positions, GBP has no rate (CR008);
+-- stress.revalue_act records new rates and runs credit.revalue while
+-- orders run, and stress.currency_problems checks positions and
+-- revaluation lines against the rates afterwards.
 -- Run by test/stress.sh in a fresh database.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -151,6 +158,43 @@ SELECT credit.attach_orders('sales.web_orders', 'cust_id', 'total', 'state', '{o
 							over_limit => 'warn', key_column => 'web_id');
 
 /*
+ * Orders in foreign currencies (sql/currency.sql): sales.fx_orders is
+ * attached with currency_column => 'currency'.  Every account keeps its
+ * limit in CNY (the default; a group's members share its currency); an
+ * order in EUR or USD counts at the rate of its account's currency
+ * position, booked at the business date's rate with the account's first
+ * order in that currency.  EUR->CNY and USD->CNY have rates from 30 days
+ * ago, valid for a year; GBP has none, so an open GBP order (new, reopened
+ * or changed to GBP) is refused with CR008 and changes nothing, while a
+ * closed one is stored unconverted.  stress.revalue_act records new rates,
+ * each valid from a future date later than every rate date used before,
+ * and revalues to that date (see there).  Orders placed before attach,
+ * in CNY, EUR and USD, some of group members, make attach book positions.
+ */
+CREATE TABLE sales.fx_orders (
+	id		bigserial PRIMARY KEY,
+	cust_id	bigint REFERENCES sales.customers,
+	total	numeric(12,2),
+	currency char(3) NOT NULL,
+	state	text NOT NULL DEFAULT 'open'
+			CHECK (state IN ('open', 'confirmed', 'closed', 'cancelled'))
+);
+CREATE INDEX fx_orders_cust_idx ON sales.fx_orders (cust_id);
+INSERT INTO credit.exchange_rates (from_currency, to_currency, valid_from, valid_until, rate, source)
+VALUES ('EUR', 'CNY', current_date - 30, current_date + 365, 7.8125, 'stress set-up'),
+	   ('USD', 'CNY', current_date - 30, current_date + 365, 7.1234, 'stress set-up');
+INSERT INTO sales.fx_orders (cust_id, total, currency, state)
+SELECT 5 + g % 16, 20 + (g * 13) % 150, (ARRAY['CNY', 'EUR', 'USD'])[1 + g % 3],
+	   (ARRAY['open', 'confirmed', 'closed'])[1 + g % 4 % 3]
+  FROM generate_series(1, 30) g;
+INSERT INTO sales.fx_orders (cust_id, total, currency, state) VALUES
+	(63, 80, 'EUR', 'open'), (68, 45.5, 'USD', 'confirmed'), (65, 60, 'CNY', 'open'),
+	(7, 99, 'GBP', 'closed'), (64, 30, 'GBP', 'cancelled');
+SELECT credit.attach_orders('sales.fx_orders', customer_column => 'cust_id',
+							amount_column => 'total', status_column => 'state',
+							open_statuses => '{open,confirmed}', currency_column => 'currency');
+
+/*
  * The risk team's scorecard, active: credit.rescore (test/stress/
  * rescore.pgbench, as of a random day of the last four) grades every
  * account and moves its limit around its limit at set-up, lowering it
@@ -267,9 +311,10 @@ CREATE TABLE stress.rescores (
 -- every account a rescore left above its effective limit (it applied a
 -- limit below the exposure already committed), an approved release of a
 -- held order left above it (an approved overrun), a warn-table order took
--- above it, or credit.move_account took above it (a group receiving a
--- member with its exposure: the move is not checked), with the exposure
--- then; a release or warning records the member's groups too; written
+-- above it, credit.move_account took above it (a group receiving a
+-- member with its exposure: the move is not checked), or credit.revalue
+-- took above it (new rates applied unchecked), with the exposure then; a
+-- release or warning records the member's groups too; written
 -- while the transaction holds the account row, so id orders the events of
 -- one account
 CREATE TABLE stress.rescore_over (
@@ -278,7 +323,7 @@ CREATE TABLE stress.rescore_over (
 	exposure numeric NOT NULL,
 	effective_limit numeric NOT NULL,
 	source	text NOT NULL DEFAULT 'rescore'
-			CHECK (source IN ('rescore', 'release', 'warning', 'move'))
+			CHECK (source IN ('rescore', 'release', 'warning', 'move', 'revalue'))
 );
 CREATE INDEX rescore_over_customer_idx ON stress.rescore_over (customer_key, id);
 
@@ -289,8 +334,10 @@ CREATE INDEX rescore_over_customer_idx ON stress.rescore_over (customer_key, id)
  * exposure (limit_change and temp_limit_revoke keep the limit in force at
  * or above it), when an approved release of a held order counts past the
  * limit (an approved overrun, on the customer or one of its groups), when
- * a warn-table order passes over it, or when credit.move_account brings a
- * member's exposure to a group unchecked; each is recorded in
+ * a warn-table order passes over it, when credit.move_account brings a
+ * member's exposure to a group unchecked, or when credit.revalue applies
+ * new exchange rates to open foreign-currency orders (unchecked, as the
+ * rates are facts: it reports the lines crossed); each is recorded in
  * stress.rescore_over with the exposure it left.  From then on every checked
  * increase is refused, so an account above its limit must be on hold (or
  * stopped), and its exposure at most what the latest such event left.
@@ -328,13 +375,24 @@ WITH RECURSIVE c (ancestor, customer_key, depth) AS (
 )
 SELECT ancestor, customer_key, depth FROM c;
 
--- each customer's own exposure: its open orders (of the three order
--- tables: a held order, credit_hold, is not open and must not count) plus
--- open receivables minus unallocated payments
+-- each customer's own exposure: its open orders (of the four order
+-- tables: a held order, credit_hold, is not open and must not count; a
+-- foreign-currency order at its currency position's rate, NaN when the
+-- position is missing, so that the sum cannot match) plus open receivables
+-- minus unallocated payments
 CREATE VIEW stress.own_totals AS
 SELECT customer_key, sum(total) AS total
   FROM (SELECT cust_id::text AS customer_key, coalesce(total, 0) AS total
 		  FROM sales.orders WHERE state IN ('open', 'confirmed')
+		UNION ALL
+		SELECT o.cust_id::text,
+			   coalesce(o.total, 0) * CASE WHEN o.currency = a.currency THEN 1
+										   ELSE coalesce(p.rate, 'NaN') END
+		  FROM sales.fx_orders o
+		  LEFT JOIN credit.accounts a ON a.customer_key = o.cust_id::text
+		  LEFT JOIN credit.currency_positions p
+			ON p.customer_key = o.cust_id::text AND p.currency = o.currency
+		 WHERE o.state IN ('open', 'confirmed')
 		UNION ALL
 		SELECT cust_id::text, total
 		  FROM sales.edi_orders WHERE state IN ('open', 'confirmed')
@@ -803,12 +861,13 @@ BEGIN
 		ELSIF r < 0.92 THEN
 			-- a new limit around the first one; the limit in force stays at or
 			-- above the exposure of the newest row version (READ COMMITTED
-			-- re-evaluates SET on it)
+			-- re-evaluates SET on it), rounded up to the cent (an exposure with
+			-- foreign-currency orders has fractions of a cent)
 			kind := 'limit_change';
 			c := stress.pick_customer();
 			UPDATE credit.accounts a
-			   SET credit_limit = round(greatest(a.exposure - (credit.effective_limit(a) - a.credit_limit),
-										 b.credit_limit * (0.5 + random()::numeric)), 2)
+			   SET credit_limit = greatest(round(ceil((a.exposure - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
+										   round(b.credit_limit * (0.5 + random()::numeric), 2))
 			  FROM stress.baseline b
 			 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
 		ELSIF r < 0.95 THEN
@@ -976,8 +1035,8 @@ BEGIN
 			ELSE
 				kind := 'limit_change';
 				UPDATE credit.accounts a
-				   SET credit_limit = round(greatest(a.exposure - (credit.effective_limit(a) - a.credit_limit),
-										 b.credit_limit * (0.5 + random()::numeric)), 2)
+				   SET credit_limit = greatest(round(ceil((a.exposure - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
+											   round(b.credit_limit * (0.5 + random()::numeric), 2))
 				  FROM stress.baseline b
 				 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
 			END IF;
@@ -1069,11 +1128,13 @@ END;
 $$;
 
 /*
- * Detach the three order tables and attach them again (the hold and warn
- * tables with their policies), then undo it all: detach must leave no
- * exposure but the receivables ledger's (held orders never counted), attach
- * must count the same exposure as the triggers kept.  Returns NULL, or what
- * went wrong.
+ * Detach the four order tables and attach them again (the hold and warn
+ * tables with their policies, the currency table with its currency column:
+ * its positions stay booked, so attach converts at the same rates), then
+ * undo it all: detach must leave no exposure but the receivables ledger's
+ * (held orders never counted), attach must count the same exposure as the
+ * triggers kept, and book no position and rebook none.  Returns NULL, or
+ * what went wrong.
  */
 CREATE FUNCTION stress.detach_attach_problem() RETURNS text
 LANGUAGE plpgsql AS $$
@@ -1083,6 +1144,9 @@ BEGIN
 	BEGIN
 		CREATE TEMP TABLE exposure_before ON COMMIT DROP AS
 		SELECT customer_key, exposure FROM credit.accounts;
+		CREATE TEMP TABLE positions_before ON COMMIT DROP AS
+		SELECT * FROM credit.currency_positions;
+		PERFORM credit.detach_orders('sales.fx_orders');
 		PERFORM credit.detach_orders('sales.orders');
 		PERFORM credit.detach_orders('sales.edi_orders');
 		PERFORM credit.detach_orders('sales.web_orders');
@@ -1114,11 +1178,26 @@ BEGIN
 			PERFORM credit.attach_orders('sales.web_orders', 'cust_id', 'total', 'state',
 										 '{open,shipped}', over_limit => 'warn',
 										 key_column => 'web_id');
+			PERFORM credit.attach_orders('sales.fx_orders', customer_column => 'cust_id',
+										 amount_column => 'total', status_column => 'state',
+										 open_statuses => '{open,confirmed}',
+										 currency_column => 'currency');
 			SELECT 'exposure differs after attaching again: '
 				   || string_agg(customer_key || ' ' || b.exposure || ' -> ' || a.exposure, ', ')
 			  INTO problem
 			  FROM credit.accounts a JOIN exposure_before b USING (customer_key)
 			 WHERE a.exposure <> b.exposure;
+			IF problem IS NULL THEN
+				SELECT 'currency positions differ after attaching again: '
+					   || string_agg(format('%s %s %s', coalesce(p.customer_key, b.customer_key),
+											coalesce(p.currency, b.currency),
+											coalesce(b.rate::text, 'none') || ' -> '
+											|| coalesce(p.rate::text, 'none')), ', ')
+				  INTO problem
+				  FROM credit.currency_positions p
+				  FULL JOIN positions_before b USING (customer_key, currency)
+				 WHERE p.rate IS DISTINCT FROM b.rate OR p.rate_date IS DISTINCT FROM b.rate_date;
+			END IF;
 		END IF;
 		RAISE EXCEPTION 'undo' USING ERRCODE = 'SR001';
 	EXCEPTION
@@ -1885,3 +1964,365 @@ SELECT 'account:' || h.customer_key, format('hold %s (%s) is not in the trail', 
 					  AND l.table_name = 'held_orders'
 					  AND l.after ->> 'hold_id' = h.hold_id::text
 					  AND l.after ->> 'state' = h.state);
+
+/*
+ * Foreign-currency orders (sql/currency.sql).
+ *
+ * stress.fx_act: one random action on sales.fx_orders, the only statement
+ * of the caller's transaction, in the modes of stress.act (single, rr:
+ * 40001 caught and counted 'serialization', rollback: the caller rolls
+ * back).  New orders in CNY (the accounts' currency), EUR, USD and GBP
+ * (no rate), increases, decreases, currency changes, state changes, moves
+ * to another customer, deletes and bulk closes of one customer's orders.
+ * Refusals (CR001, CR002, CR003 and CR008, no rate: an open GBP order) are
+ * caught and counted as in stress.act; a deadlock is not caught (see
+ * stress.act).  An action on an existing order locks its row first
+ * (outside the refused part), so that after a CR008 the row is still as it
+ * was: it must be, and no GBP position may exist (outcome 'cr008_changed'
+ * otherwise).  About 6% of the actions are undone (SR001).
+ */
+CREATE FUNCTION stress.pick_currency() RETURNS text
+LANGUAGE sql VOLATILE
+RETURN CASE WHEN random() < 0.07 THEN 'GBP'
+			ELSE (ARRAY['CNY', 'EUR', 'EUR', 'USD', 'USD'])[1 + floor(random() * 5)::int] END;
+
+-- a random existing fx order id (NULL when the table is empty)
+CREATE FUNCTION stress.pick_fx_order() RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	last	bigint;
+	r		bigint;
+BEGIN
+	SELECT s.last_value INTO last FROM sales.fx_orders_id_seq s;
+	SELECT o.id INTO r FROM sales.fx_orders o
+	 WHERE o.id >= 1 + floor(random() * last)::bigint ORDER BY o.id LIMIT 1;
+	IF r IS NULL THEN
+		SELECT o.id INTO r FROM sales.fx_orders o ORDER BY o.id LIMIT 1;
+	END IF;
+	RETURN r;
+END;
+$$;
+
+CREATE FUNCTION stress.fx_act(client int, mode text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	r		float8 := random();
+	undo	boolean := random() < 0.06;
+	kind	text;
+	outcome	text := 'ok';
+	decrease boolean := false;
+	c		bigint;
+	c2		bigint;
+	o		bigint;
+	cur		text;
+	st		text;
+	n		bigint;
+	detail	text;
+	row_before sales.fx_orders;
+	row_after sales.fx_orders;
+	no_rate	boolean := false;
+BEGIN
+	BEGIN
+		IF r < 0.30 THEN
+			kind := 'fx_insert';
+			cur := stress.pick_currency();
+			BEGIN
+				INSERT INTO sales.fx_orders (cust_id, total, currency, state)
+				VALUES (stress.pick_customer(), stress.pick_amount(), cur,
+						CASE WHEN random() < 0.85 THEN 'open' ELSE stress.pick_state() END);
+			EXCEPTION WHEN SQLSTATE 'CR008' THEN
+				no_rate := true;
+				detail := SQLERRM;
+			END;
+		ELSIF r < 0.90 THEN
+			o := stress.pick_fx_order();
+			st := stress.pick_state();
+			kind := CASE WHEN r < 0.40 THEN 'fx_increase' WHEN r < 0.48 THEN 'fx_decrease'
+						 WHEN r < 0.62 THEN 'fx_currency'
+						 WHEN r < 0.72 THEN CASE WHEN st = 'closed' AND random() < 0.5 THEN 'fx_close'
+												 ELSE 'fx_state_' || st END
+						 WHEN r < 0.82 THEN 'fx_move' ELSE 'fx_delete' END;
+			-- the row as it is, locked: after a CR008 it must still be so
+			SELECT * INTO row_before FROM sales.fx_orders WHERE id = o FOR UPDATE;
+			BEGIN
+				IF r < 0.40 THEN
+					UPDATE sales.fx_orders
+					   SET total = least(round(total * (1.05 + random()::numeric), 2), 999999)
+					 WHERE id = o;
+				ELSIF r < 0.48 THEN
+					decrease := true;
+					UPDATE sales.fx_orders SET total = round(total * (0.2 + 0.75 * random()::numeric), 2)
+					 WHERE id = o;
+				ELSIF r < 0.62 THEN
+					-- to another currency: released at the old position's rate,
+					-- counted at the new one's (CR008 to GBP when open)
+					cur := stress.pick_currency();
+					UPDATE sales.fx_orders SET currency = cur WHERE id = o AND currency <> cur;
+				ELSIF r < 0.72 THEN
+					-- any state to any state (reopening a GBP order: CR008)
+					decrease := st IN ('closed', 'cancelled');
+					UPDATE sales.fx_orders SET state = st WHERE id = o;
+				ELSIF r < 0.82 THEN
+					-- to another customer, who may need a position booked
+					c2 := stress.pick_customer();
+					UPDATE sales.fx_orders SET cust_id = c2 WHERE id = o AND cust_id <> c2;
+				ELSE
+					decrease := true;
+					DELETE FROM sales.fx_orders WHERE id = o;
+				END IF;
+				GET DIAGNOSTICS n = ROW_COUNT;
+				IF n = 0 THEN outcome := 'none'; END IF;
+			EXCEPTION WHEN SQLSTATE 'CR008' THEN
+				no_rate := true;
+				detail := SQLERRM;
+			END;
+			IF no_rate THEN
+				SELECT * INTO row_after FROM sales.fx_orders WHERE id = o;
+				IF row_after IS DISTINCT FROM row_before THEN
+					no_rate := false;
+					outcome := 'cr008_changed';
+					detail := format('%s: %s became %s', detail, row_before, row_after);
+				END IF;
+			END IF;
+		ELSE
+			-- close a customer's open orders, several rows in id order
+			kind := 'fx_bulk_close';
+			decrease := true;
+			c := stress.pick_customer();
+			UPDATE sales.fx_orders SET state = 'closed'
+			 WHERE id IN (SELECT id FROM sales.fx_orders WHERE cust_id = c
+							AND state IN ('open', 'confirmed')
+						   ORDER BY id LIMIT 4 FOR UPDATE);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			IF n = 0 THEN outcome := 'none'; END IF;
+		END IF;
+		IF no_rate THEN
+			-- refused for want of a rate: no GBP position may have been booked
+			outcome := CASE WHEN EXISTS (SELECT 1 FROM credit.currency_positions p
+										  WHERE p.currency = 'GBP')
+							THEN 'cr008_changed' ELSE 'CR008' END;
+		END IF;
+		IF undo AND outcome NOT IN ('CR008', 'cr008_changed') THEN
+			RAISE EXCEPTION 'undo' USING ERRCODE = 'SR001';
+		END IF;
+	EXCEPTION
+		WHEN SQLSTATE 'SR001' THEN
+			outcome := 'undone';
+		WHEN SQLSTATE 'CR001' OR SQLSTATE 'CR002' OR SQLSTATE 'CR003' THEN
+			outcome := SQLSTATE;
+			detail := SQLERRM;
+		WHEN serialization_failure THEN
+			IF mode <> 'rr' THEN RAISE; END IF;
+			outcome := 'serialization';
+			detail := SQLERRM;
+	END;
+	INSERT INTO stress.events (client, mode, kind, outcome, pure_decrease, detail)
+	VALUES (client, mode, kind, outcome, decrease, detail);
+	RETURN kind || ':' || outcome;
+END;
+$$;
+
+/*
+ * stress.revalue_act: a treasurer records a new rate and revalues, the only
+ * statement of the caller's transaction.  mode single or rollback (READ
+ * COMMITTED; rollback: the caller rolls back) or rr (REPEATABLE READ:
+ * credit.revalue refuses with 25000, outcome 'refused_rr').
+ *
+ * The new rate is for EUR or USD, within 15% of the pair's set-up rate
+ * (so that rates move both ways without drifting off), valid from as_of,
+ * one to three days after the latest revaluation's as_of (the first: a
+ * week after the business date), usually open-ended but about one in seven
+ * valid for one day only; then credit.revalue(as_of).  When a
+ * currency's latest rate has expired by as_of, revalue refuses with CR008
+ * and nothing changes (the new rate row goes with it): outcome 'CR008'.
+ * revalue_acts take turns (an advisory lock, before the latest as_of is
+ * read), so every rate row is inserted valid from a date later than every
+ * rate date a position was ever booked or revalued at: no rate a position
+ * was booked at is ever replaced in credit.exchange_rates afterwards, and
+ * every position's rate must equal credit.rate_on(currency, its account's
+ * currency, its rate_date) at the end (test/stress.sh).  Without the turns
+ * a later as_of could be revalued first and an earlier-dated rate row
+ * committed after it, which credit.rate_on would then return for that later
+ * date: legitimate (editing rates changes no exposure), but the check would
+ * not be exact.
+ *
+ * Under the SHARE locks revalue holds until commit (no fx order is written
+ * meanwhile) the revaluation's lines are checked against the open amounts
+ * computed here, and the accounts it reports against the account rows
+ * (whose locks it holds): 'line_mismatch' or 'report_mismatch' otherwise.
+ * Accounts it left above their limit are recorded in stress.rescore_over
+ * (source 'revalue').  A deadlock is not caught (see stress.act): revalue
+ * takes its table locks (credit.attachments, sales.fx_orders,
+ * credit.currency_positions) before any account row, and no transaction
+ * holding an account row waits for one of those (an fx statement holds
+ * sales.fx_orders' ROW EXCLUSIVE from its start, before it books a position
+ * or locks an account; nothing else writes them during the run).
+ */
+CREATE TYPE stress.revalued AS (customer_key text, exposure_before numeric,
+								 exposure_after numeric, change numeric, effective_limit numeric,
+								 watch_line numeric, crossed_watch text, crossed_limit text);
+
+CREATE FUNCTION stress.revalue_act(client int, mode text) RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	cur		text := CASE WHEN random() < 0.5 THEN 'EUR' ELSE 'USD' END;
+	d		date;
+	rid		bigint;
+	outcome	text := 'ok';
+	detail	text;
+	n		bigint;
+	n_over	bigint;
+	reported stress.revalued[];
+BEGIN
+	BEGIN
+		IF mode = 'rr' THEN
+			PERFORM credit.revalue(credit.business_date() + 7);
+			outcome := 'allowed_rr';
+		ELSE
+			PERFORM pg_advisory_xact_lock(hashtext('stress.revalue_act'));
+			SELECT coalesce(max(v.as_of), credit.business_date() + 6) + 1 + floor(random() * 3)::int
+			  INTO d FROM credit.revaluations v;
+			INSERT INTO credit.exchange_rates (from_currency, to_currency, valid_from, valid_until,
+											   rate, source)
+			SELECT cur, 'CNY', d, CASE WHEN random() < 0.15 THEN d + 1 END,
+				   round(x.rate * (0.85 + 0.3 * random()::numeric), 4), 'stress.revalue_act'
+			  FROM credit.exchange_rates x
+			 WHERE x.from_currency = cur AND x.to_currency = 'CNY' AND x.source = 'stress set-up';
+			SELECT array_agg(r::stress.revalued) INTO reported FROM credit.revalue(d) r;
+			SELECT max(v.revaluation_id) INTO rid FROM credit.revaluations v WHERE v.as_of = d;
+			-- the lines: one per position, the open amounts as they stand (nothing
+			-- writes sales.fx_orders while revalue's lock is held)
+			SELECT count(*), min(format('%s %s: line %s/%s/%s, open %s', coalesce(l.customer_key, p.customer_key),
+										coalesce(l.currency, p.currency), l.open_amount, l.old_rate,
+										l.new_rate, coalesce(o.amount, 0)))
+			  INTO n, detail
+			  FROM (SELECT * FROM credit.revaluation_lines WHERE revaluation_id = rid) l
+			  FULL JOIN credit.currency_positions p USING (customer_key, currency)
+			  LEFT JOIN (SELECT f.cust_id::text AS customer_key, f.currency::text AS currency,
+								sum(coalesce(f.total, 0)) AS amount
+						   FROM sales.fx_orders f WHERE f.state IN ('open', 'confirmed')
+						  GROUP BY 1, 2) o USING (customer_key, currency)
+			 WHERE l.customer_key IS NULL OR p.customer_key IS NULL
+				OR l.open_amount <> coalesce(o.amount, 0) OR p.rate <> l.new_rate
+				OR p.rate_date <> d;
+			IF n > 0 THEN
+				outcome := 'line_mismatch';
+				detail := n || ' lines, e.g. ' || detail;
+			ELSE
+				-- what it reported: the account rows now, the lines crossed
+				SELECT count(*), min(format('%s: reported %s -> %s (%s), limit %s, crossed %s/%s; now %s, limit %s',
+											r.customer_key, r.exposure_before, r.exposure_after, r.change,
+											r.effective_limit, r.crossed_watch, r.crossed_limit,
+											a.exposure, credit.effective_limit(a)))
+				  INTO n, detail
+				  FROM unnest(reported) r LEFT JOIN credit.accounts a USING (customer_key)
+				 WHERE a.exposure IS DISTINCT FROM r.exposure_after
+					OR r.change <> r.exposure_after - r.exposure_before
+					OR r.effective_limit <> credit.effective_limit(a)
+					OR r.crossed_limit IS DISTINCT FROM
+					   CASE WHEN r.exposure_after > r.effective_limit
+								 AND NOT r.exposure_before > r.effective_limit THEN 'over'
+							WHEN r.exposure_before > r.effective_limit
+								 AND NOT r.exposure_after > r.effective_limit THEN 'under' END;
+				IF n > 0 THEN
+					outcome := 'report_mismatch';
+					detail := n || ' accounts, e.g. ' || detail;
+				ELSE
+					n := coalesce(cardinality(reported), 0);
+					INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
+					SELECT a.customer_key, a.exposure, credit.effective_limit(a), 'revalue'
+					  FROM credit.accounts a
+					 WHERE a.customer_key IN (SELECT r.customer_key FROM unnest(reported) r)
+					   AND a.status <> 'none' AND a.exposure > credit.effective_limit(a);
+					GET DIAGNOSTICS n_over = ROW_COUNT;
+					detail := format('%s %s %s: %s accounts changed, %s above their limit',
+									 d, cur, (SELECT rate FROM credit.exchange_rates
+											   WHERE from_currency = cur AND to_currency = 'CNY'
+												 AND valid_from = d), n, n_over);
+					IF n_over > 0 THEN
+						outcome := 'ok_over';
+					END IF;
+				END IF;
+			END IF;
+		END IF;
+	EXCEPTION
+		WHEN SQLSTATE 'CR008' THEN
+			outcome := 'CR008';
+			detail := SQLERRM;
+		WHEN invalid_transaction_state THEN
+			-- (a class: README's 25000)
+			IF mode <> 'rr' THEN RAISE; END IF;
+			outcome := 'refused_rr';
+			detail := SQLSTATE || ': ' || SQLERRM;
+	END;
+	INSERT INTO stress.events (client, mode, kind, outcome, pure_decrease, detail)
+	VALUES (client, mode, 'revalue', outcome, false, detail);
+	RETURN 'revalue:' || outcome;
+END;
+$$;
+
+/*
+ * Currency positions and revaluation lines that disagree with the rates
+ * (checked by test/stress.sh after the run).  what 'position': a position
+ * whose rate is not credit.rate_on(currency, account currency, rate_date),
+ * or whose account currency is not its account's.  This is exact because
+ * every rate row recorded during the run is valid from a date later than
+ * every rate date used before it (stress.revalue_act): the rate a position
+ * was booked or revalued at is still the one credit.rate_on gives for its
+ * date.  what 'line': a revaluation line whose change is not open_amount x
+ * (new_rate - old_rate), whose new rate is not the rate on the
+ * revaluation's as_of, or that breaks the position's chain: its first line
+ * starts from the booking rate (the business date's rate: no rate row is
+ * valid from before the business date + 7), each line starts where the
+ * previous one (of the revaluation just before) ended, and the last is the
+ * latest revaluation's and ends at the position's rate and rate date; a
+ * position without lines was booked after the latest revaluation, at the
+ * booking rate on a date no later than the business date; every
+ * revaluation has lines (positions exist from set-up on).
+ */
+CREATE VIEW stress.currency_problems AS
+WITH l AS (
+	SELECT l.*, v.as_of,
+		   lag(l.new_rate) OVER w AS prev_new,
+		   lag(l.revaluation_id) OVER w AS prev_id,
+		   (SELECT max(x.revaluation_id) FROM credit.revaluations x
+			 WHERE x.revaluation_id < l.revaluation_id) AS id_before,
+		   lead(l.revaluation_id) OVER w IS NULL AS last
+	  FROM credit.revaluation_lines l JOIN credit.revaluations v USING (revaluation_id)
+	WINDOW w AS (PARTITION BY l.customer_key, l.currency ORDER BY l.revaluation_id)
+)
+SELECT 'position' AS what, p.customer_key, p.currency,
+	   format('rate %s on %s, account currency %s; rate_on gives %s, the account is in %s',
+			  p.rate, p.rate_date, p.account_currency,
+			  credit.rate_on(p.currency, p.account_currency, p.rate_date), a.currency) AS problem
+  FROM credit.currency_positions p LEFT JOIN credit.accounts a USING (customer_key)
+ WHERE p.rate IS DISTINCT FROM credit.rate_on(p.currency, p.account_currency, p.rate_date)
+	OR p.account_currency IS DISTINCT FROM a.currency
+UNION ALL
+SELECT 'line', l.customer_key, l.currency,
+	   format('revaluation %s as of %s (previous line: %s, revaluation %s): open %s, %s -> %s, change %s; rate_on gives %s, booking rate %s; the position is at %s on %s',
+			  l.revaluation_id, l.as_of, l.prev_new, l.prev_id, l.open_amount, l.old_rate,
+			  l.new_rate, l.change, credit.rate_on(l.currency, p.account_currency, l.as_of),
+			  credit.rate_on(l.currency, p.account_currency, credit.business_date()),
+			  p.rate, p.rate_date)
+  FROM l LEFT JOIN credit.currency_positions p USING (customer_key, currency)
+ WHERE l.change <> l.open_amount * (l.new_rate - l.old_rate)
+	OR l.new_rate IS DISTINCT FROM credit.rate_on(l.currency, p.account_currency, l.as_of)
+	OR l.old_rate IS DISTINCT FROM
+	   coalesce(l.prev_new, credit.rate_on(l.currency, p.account_currency, credit.business_date()))
+	OR l.prev_id IS DISTINCT FROM CASE WHEN l.prev_id IS NOT NULL THEN l.id_before END
+	OR (l.last AND (l.revaluation_id <> (SELECT max(revaluation_id) FROM credit.revaluations)
+					OR p.rate IS DISTINCT FROM l.new_rate OR p.rate_date IS DISTINCT FROM l.as_of))
+UNION ALL
+SELECT 'line', p.customer_key, p.currency,
+	   format('no revaluation line; rate %s on %s, booking rate %s', p.rate, p.rate_date,
+			  credit.rate_on(p.currency, p.account_currency, credit.business_date()))
+  FROM credit.currency_positions p
+ WHERE NOT EXISTS (SELECT 1 FROM credit.revaluation_lines l
+					WHERE l.customer_key = p.customer_key AND l.currency = p.currency)
+   AND (p.rate IS DISTINCT FROM credit.rate_on(p.currency, p.account_currency, credit.business_date())
+		OR p.rate_date > credit.business_date())
+UNION ALL
+SELECT 'line', NULL, NULL, format('revaluation %s as of %s has no lines', v.revaluation_id, v.as_of)
+  FROM credit.revaluations v
+ WHERE NOT EXISTS (SELECT 1 FROM credit.revaluation_lines l WHERE l.revaluation_id = v.revaluation_id);
