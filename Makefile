@@ -4,7 +4,7 @@ EXTENSION = credit
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = credit
-OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o src/reporting.o src/hierarchy.o src/currency.o
+OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/uscc.o src/scorecard.o src/audit.o src/reporting.o src/hierarchy.o src/currency.o src/shared_ledger.o
 
 # The latest version's script is assembled from sql/, one file per concern,
 # in this order.  Released scripts are frozen files: credit--1.0.sql (the
@@ -12,7 +12,7 @@ OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/u
 # change goes into sql/ AND into the next upgrade script; test/upgrade.sh
 # proves that installing the latest version and upgrading from 1.0 give the
 # same catalog.
-SQL_SOURCES = sql/schema.sql sql/settings.sql sql/accounts.sql sql/hierarchy.sql sql/attach.sql sql/currency.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/roles.sql sql/reporting.sql
+SQL_SOURCES = sql/schema.sql sql/settings.sql sql/accounts.sql sql/hierarchy.sql sql/attach.sql sql/currency.sql sql/ledger.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/roles.sql sql/reporting.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql $(EXTENSION)--1.1--1.2.sql $(EXTENSION)--1.2--1.3.sql
 

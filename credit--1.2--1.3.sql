@@ -329,10 +329,12 @@ BEGIN
 			'FROM (%s) x JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) x.customer_key '
 			'WHERE x.currency OPERATOR(pg_catalog.<>) a.currency', credit.open_currency_query(att));
 	END IF;
+	/* through the ledger (each customer and its ancestors, in its lock order) */
 	EXECUTE pg_catalog.format(
-		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.+) e.exposure '
-		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.rolled_up_query(credit.open_exposure_query(att)));
+		'SELECT credit.apply_exposure(pg_catalog.array_agg(e.customer_key ORDER BY e.customer_key), '
+		'pg_catalog.array_agg(e.exposure ORDER BY e.customer_key), ''attach'') '
+		'FROM (%s) e WHERE e.exposure OPERATOR(pg_catalog.<>) 0',
+		credit.open_exposure_query(att));
 END;
 $$;
 
@@ -377,6 +379,63 @@ END;
 COMMENT ON FUNCTION credit.attach_receivables(regclass, name, name, name, text[]) IS
 'Count an application''s own invoice table as exposure (its open amount column): like an order table, but an invoice is a posted fact and is never refused.';
 
+CREATE OR REPLACE FUNCTION credit.reconcile(repair boolean DEFAULT false)
+RETURNS TABLE (customer_key text, stored_exposure numeric,
+			   computed_exposure numeric, difference numeric)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+	rolled	text;
+BEGIN
+	IF repair THEN
+		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
+		IF pg_catalog.current_setting('credit.shared_ledger_accounts', true) IS NOT NULL
+		   AND pg_catalog.current_setting('credit.shared_ledger_accounts', true) OPERATOR(pg_catalog.<>) '0' THEN
+			RAISE EXCEPTION 'credit.reconcile(repair => true) is not supported under the shared-memory ledger yet'
+				USING ERRCODE = '0A000',
+					  HINT = 'A restart rebuilds every account from the attached tables on its first use.';
+		END IF;
+	END IF;
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
+		IF repair THEN
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', att.orders);
+		END IF;
+	END LOOP;
+	IF repair THEN
+		LOCK TABLE credit.accounts IN SHARE ROW EXCLUSIVE MODE;
+	END IF;
+	/* each customer's own exposure, rolled up the parent chains */
+	rolled := credit.rolled_up_query(parts);
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'WITH r AS (%s) '
+		'SELECT a.customer_key::pg_catalog.text, a.live, '
+		'COALESCE(c.exposure, 0), '
+		'a.live OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
+		'FROM (SELECT x.customer_key, credit.live_exposure(x.customer_key, x.exposure) AS live '
+		'FROM credit.accounts x) a LEFT JOIN r c '
+		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+		'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
+		'ORDER BY 1', rolled);
+	IF repair THEN
+		EXECUTE pg_catalog.format(
+			'WITH r AS (%s) '
+			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
+			'FROM credit.accounts a2 LEFT JOIN r c '
+			'ON c.customer_key OPERATOR(pg_catalog.=) a2.customer_key '
+			'WHERE a2.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+			'AND a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
+			rolled);
+	END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.reconcile(boolean) IS
+'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
+
 CREATE OR REPLACE FUNCTION credit.detach_orders(orders regclass)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -400,9 +459,10 @@ BEGIN
 	LOCK TABLE credit.attachments IN ROW EXCLUSIVE MODE;
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 	EXECUTE pg_catalog.format(
-		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '
-		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.rolled_up_query(credit.open_exposure_query(att)));
+		'SELECT credit.apply_exposure(pg_catalog.array_agg(e.customer_key ORDER BY e.customer_key), '
+		'pg_catalog.array_agg(OPERATOR(pg_catalog.-) e.exposure ORDER BY e.customer_key), ''detach'') '
+		'FROM (%s) e WHERE e.exposure OPERATOR(pg_catalog.<>) 0',
+		credit.open_exposure_query(att));
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce ON %s', orders);
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce_truncate ON %s', orders);
 	DELETE FROM credit.attachments a
@@ -753,7 +813,8 @@ BEGIN
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.currency OPERATOR(pg_catalog.<>) OLD.currency THEN
 		/* a member's currency is its group's (CR004 above) */
-		IF OLD.exposure OPERATOR(pg_catalog.<>) 0
+		/* NEW.exposure: the serving ledger's figure (trigger accounts__ledger) */
+		IF NEW.exposure OPERATOR(pg_catalog.<>) 0
 		   OR EXISTS (SELECT 1 FROM credit.accounts c
 					   WHERE c.parent_key OPERATOR(pg_catalog.=) OLD.customer_key)
 		   OR EXISTS (SELECT 1 FROM credit.currency_positions p
@@ -778,6 +839,96 @@ CREATE TRIGGER accounts_currency_update
 					   OR NEW.parent_key IS DISTINCT FROM OLD.parent_key)
 	EXECUTE FUNCTION credit.accounts_currency_check();
 
+/* sql/ledger.sql */
+/* own plus descendants' exposure of one account, from the source tables */
+CREATE FUNCTION credit.rebuild_exposure(customer_key text)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+	total	numeric;
+BEGIN
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts OPERATOR(pg_catalog.||) ' UNION ALL ' OPERATOR(pg_catalog.||)
+			credit.open_exposure_query(att);
+	END LOOP;
+	EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.sum(r.exposure), 0) FROM (%s) r '
+							  'WHERE r.customer_key OPERATOR(pg_catalog.=) $1',
+							  credit.rolled_up_query(parts))
+	INTO total USING customer_key;
+	RETURN total;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.rebuild_exposure(text) IS
+'Internal: an account''s exposure (its own and its descendants'') computed from the attached tables, as credit.reconcile computes it; the shared-memory ledger loads an entry with it.';
+
+CREATE FUNCTION credit.ledger_backend(customer_key text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'credit_ledger_backend'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.ledger_backend(text) IS
+'Which exposure ledger serves the account: shared memory (credit in shared_preload_libraries) or row lock.';
+
+CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_live_exposure'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
+'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
+
+CREATE FUNCTION credit.shared_ledger(OUT customer_key text, OUT state text,
+									 OUT committed_exposure numeric, OUT pending numeric,
+									 OUT pending_transactions integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'credit_shared_ledger'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.shared_ledger() IS
+'The shared-memory ledger''s entries of this database: committed exposure and pending reservations (empty without the preload).';
+
+CREATE FUNCTION credit.accounts_ledger_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credit_accounts_ledger_trigger'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+/* named to fire before the other triggers on credit.accounts */
+CREATE TRIGGER accounts__ledger
+	BEFORE INSERT OR UPDATE OR DELETE ON credit.accounts
+	FOR EACH ROW EXECUTE FUNCTION credit.accounts_ledger_trigger();
+
+/* sql/hierarchy.sql: the delete check reads the serving ledger */
+CREATE OR REPLACE FUNCTION credit.accounts_delete_check()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF OLD.parent_key IS NOT NULL
+	   AND credit.live_exposure(OLD.customer_key, OLD.exposure) OPERATOR(pg_catalog.<>) 0 THEN
+		RAISE EXCEPTION 'cannot delete customer "%" while it has exposure', OLD.customer_key
+			USING ERRCODE = '55000',
+				  DETAIL = pg_catalog.format('Its exposure %s is part of the exposure of group "%s".',
+											 OLD.exposure, OLD.parent_key),
+				  HINT = pg_catalog.format('Close its open items, or move it out of the group first: SELECT credit.move_account(%L, NULL).',
+										   OLD.customer_key);
+	END IF;
+	RETURN OLD;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.accounts_delete_check() IS
+'BEFORE DELETE on credit.accounts: a member of a group (parent_key) with exposure cannot be deleted (55000).';
+
 /* sql/roles.sql: the new tables and functions, as a fresh install grants them */
 GRANT SELECT ON credit.exchange_rates, credit.currency_positions, credit.revaluations,
 	credit.revaluation_lines
@@ -786,7 +937,8 @@ REVOKE ALL ON FUNCTION credit.rate_on(text, text, date), credit.required_rate(te
 	credit.business_date(timestamptz), credit.book_position(text, text),
 	credit.open_currency_query(credit.attachments), credit.missing_position(text, text),
 	credit.apply_exposure(text[], numeric[], text), credit.revalue(date),
-	credit.accounts_currency_check(),
+	credit.accounts_currency_check(), credit.rebuild_exposure(text), credit.ledger_backend(text),
+	credit.live_exposure(text, numeric), credit.shared_ledger(), credit.accounts_ledger_trigger(),
 	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name, name),
 	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name, name),
 	credit.attach_receivables(regclass, name, name, name, text[])
@@ -825,3 +977,10 @@ CREATE POLICY own_customers ON credit.revaluation_lines
 		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
 								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text));
 ALTER TABLE credit.revaluation_lines ENABLE ROW LEVEL SECURITY;
+
+/* the shared-memory ledger: who serves an account, and its live figure */
+GRANT EXECUTE ON FUNCTION credit.ledger_backend(text), credit.live_exposure(text, numeric)
+	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
+GRANT EXECUTE ON FUNCTION credit.shared_ledger() TO credit_admin;
+/* attach_orders and detach_orders add and release through the ledger */
+GRANT EXECUTE ON FUNCTION credit.apply_exposure(text[], numeric[], text) TO credit_admin;

@@ -408,10 +408,12 @@ BEGIN
 			'FROM (%s) x JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) x.customer_key '
 			'WHERE x.currency OPERATOR(pg_catalog.<>) a.currency', credit.open_currency_query(att));
 	END IF;
+	/* through the ledger (each customer and its ancestors, in its lock order) */
 	EXECUTE pg_catalog.format(
-		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.+) e.exposure '
-		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.rolled_up_query(credit.open_exposure_query(att)));
+		'SELECT credit.apply_exposure(pg_catalog.array_agg(e.customer_key ORDER BY e.customer_key), '
+		'pg_catalog.array_agg(e.exposure ORDER BY e.customer_key), ''attach'') '
+		'FROM (%s) e WHERE e.exposure OPERATOR(pg_catalog.<>) 0',
+		credit.open_exposure_query(att));
 END;
 $$;
 
@@ -479,9 +481,10 @@ BEGIN
 	LOCK TABLE credit.attachments IN ROW EXCLUSIVE MODE;
 	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', orders);
 	EXECUTE pg_catalog.format(
-		'UPDATE credit.accounts a SET exposure = a.exposure OPERATOR(pg_catalog.-) e.exposure '
-		'FROM (%s) e WHERE a.customer_key OPERATOR(pg_catalog.=) e.customer_key',
-		credit.rolled_up_query(credit.open_exposure_query(att)));
+		'SELECT credit.apply_exposure(pg_catalog.array_agg(e.customer_key ORDER BY e.customer_key), '
+		'pg_catalog.array_agg(OPERATOR(pg_catalog.-) e.exposure ORDER BY e.customer_key), ''detach'') '
+		'FROM (%s) e WHERE e.exposure OPERATOR(pg_catalog.<>) 0',
+		credit.open_exposure_query(att));
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce ON %s', orders);
 	EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS credit_enforce_truncate ON %s', orders);
 	DELETE FROM credit.attachments a
@@ -534,6 +537,12 @@ DECLARE
 BEGIN
 	IF repair THEN
 		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
+		IF pg_catalog.current_setting('credit.shared_ledger_accounts', true) IS NOT NULL
+		   AND pg_catalog.current_setting('credit.shared_ledger_accounts', true) OPERATOR(pg_catalog.<>) '0' THEN
+			RAISE EXCEPTION 'credit.reconcile(repair => true) is not supported under the shared-memory ledger yet'
+				USING ERRCODE = '0A000',
+					  HINT = 'A restart rebuilds every account from the attached tables on its first use.';
+		END IF;
 	END IF;
 	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
 		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
@@ -548,12 +557,13 @@ BEGIN
 	rolled := credit.rolled_up_query(parts);
 	RETURN QUERY EXECUTE pg_catalog.format(
 		'WITH r AS (%s) '
-		'SELECT a.customer_key::pg_catalog.text, a.exposure, '
+		'SELECT a.customer_key::pg_catalog.text, a.live, '
 		'COALESCE(c.exposure, 0), '
-		'a.exposure OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
-		'FROM credit.accounts a LEFT JOIN r c '
+		'a.live OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
+		'FROM (SELECT x.customer_key, credit.live_exposure(x.customer_key, x.exposure) AS live '
+		'FROM credit.accounts x) a LEFT JOIN r c '
 		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
-		'WHERE a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
+		'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
 		'ORDER BY 1', rolled);
 	IF repair THEN
 		EXECUTE pg_catalog.format(

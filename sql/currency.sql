@@ -378,7 +378,8 @@ BEGIN
 	END IF;
 	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND NEW.currency OPERATOR(pg_catalog.<>) OLD.currency THEN
 		/* a member's currency is its group's (CR004 above) */
-		IF OLD.exposure OPERATOR(pg_catalog.<>) 0
+		/* NEW.exposure: the serving ledger's figure (trigger accounts__ledger) */
+		IF NEW.exposure OPERATOR(pg_catalog.<>) 0
 		   OR EXISTS (SELECT 1 FROM credit.accounts c
 					   WHERE c.parent_key OPERATOR(pg_catalog.=) OLD.customer_key)
 		   OR EXISTS (SELECT 1 FROM credit.currency_positions p

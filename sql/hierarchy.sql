@@ -76,7 +76,8 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF OLD.parent_key IS NOT NULL AND OLD.exposure OPERATOR(pg_catalog.<>) 0 THEN
+	IF OLD.parent_key IS NOT NULL
+	   AND credit.live_exposure(OLD.customer_key, OLD.exposure) OPERATOR(pg_catalog.<>) 0 THEN
 		RAISE EXCEPTION 'cannot delete customer "%" while it has exposure', OLD.customer_key
 			USING ERRCODE = '55000',
 				  DETAIL = pg_catalog.format('Its exposure %s is part of the exposure of group "%s".',

@@ -350,3 +350,10 @@ CREATE POLICY own_customers ON credit.revaluation_lines
 		   OR customer_key IN (SELECT a.customer_key FROM credit.accounts a
 								WHERE a.owner OPERATOR(pg_catalog.=) CURRENT_USER::text));
 ALTER TABLE credit.revaluation_lines ENABLE ROW LEVEL SECURITY;
+
+/* the shared-memory ledger: who serves an account, and its live figure */
+GRANT EXECUTE ON FUNCTION credit.ledger_backend(text), credit.live_exposure(text, numeric)
+	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
+GRANT EXECUTE ON FUNCTION credit.shared_ledger() TO credit_admin;
+/* attach_orders and detach_orders add and release through the ledger */
+GRANT EXECUTE ON FUNCTION credit.apply_exposure(text[], numeric[], text) TO credit_admin;

@@ -37,6 +37,7 @@ static void credit_xact_callback(XactEvent event, void *arg);
 void
 _PG_init(void)
 {
+	credit_shared_ledger_init();
 	MarkGUCPrefixReserved("credit");
 	RegisterXactCallback(credit_xact_callback, NULL);
 }

@@ -147,4 +147,28 @@ extern Numeric credit_numeric_floor(Numeric a);
 extern char *credit_numeric_text(Numeric n);
 extern bool credit_numeric_in_bounds(Numeric n);
 
+/* shared_ledger.c: the shared-memory exposure ledger (escrow reservations) */
+typedef struct CreditSharedAccount CreditSharedAccount;	/* opaque */
+typedef enum CreditSharedResult
+{
+	CREDIT_SHARED_LOCKED,		/* decide now; the entry's lock is held */
+	CREDIT_SHARED_WAIT,			/* wait for *wait_for, then begin again */
+	CREDIT_SHARED_GONE,			/* no account row */
+	CREDIT_SHARED_SERIALIZATION	/* REPEATABLE READ: changed after our snapshot */
+} CreditSharedResult;
+
+extern int	credit_shared_ledger_accounts;
+extern void credit_shared_ledger_init(void);
+extern bool credit_shared_enabled(void);
+extern CreditSharedAccount *credit_shared_account(const char *key);
+extern CreditSharedResult credit_shared_begin(CreditSharedAccount *acc, const char *key,
+											  CreditAccountValues *v,
+											  TransactionId *wait_for);
+extern TransactionId credit_shared_other_pending(CreditSharedAccount *acc);
+extern bool credit_shared_reserve(CreditSharedAccount *acc, Numeric delta,
+								  TransactionId *wait_for);
+extern void credit_shared_end(CreditSharedAccount *acc);
+extern Numeric credit_shared_account_changing(const char *key);
+extern Numeric credit_shared_exposure(const char *key);
+
 #endif							/* CREDIT_H */

@@ -49,6 +49,7 @@
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "storage/procarray.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
@@ -472,6 +473,64 @@ done:
 	UnregisterSnapshot(snapshot);
 }
 
+/*
+ * Apply one change to an account the shared-memory ledger serves: a
+ * reservation under the entry's lock (see shared_ledger.c), decided with
+ * the same rules and messages as the row path.  An increase that fits only
+ * if other transactions' pending changes end otherwise waits for them.
+ */
+static void
+apply_shared(CreditSharedAccount *acc, const LedgerEntry *change, const CreditSource *source)
+{
+	bool		increase = credit_numeric_cmp(change->delta, int64_to_numeric(0)) > 0;
+
+	for (;;)
+	{
+		CreditAccountValues v;
+		TransactionId wait_for = InvalidTransactionId;
+		CreditSharedResult r = credit_shared_begin(acc, change->key, &v, &wait_for);
+
+		if (r == CREDIT_SHARED_WAIT)
+		{
+			XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+			continue;
+		}
+		if (r == CREDIT_SHARED_GONE)
+			report_no_account(change->key, source);
+		if (r == CREDIT_SHARED_SERIALIZATION)
+			report_serialization_failure(change->key);
+		if (increase && change->check &&
+			increase_refused(change, &v, credit_effective_limit(&v), source, false))
+		{
+			wait_for = credit_shared_other_pending(acc);
+			credit_shared_end(acc);
+			if (TransactionIdIsValid(wait_for))
+			{
+				XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+				continue;
+			}
+			/* nobody else's change pending: the figure is final */
+			increase_refused(change, &v, credit_effective_limit(&v), source, true);
+		}
+		if (!credit_numeric_in_bounds(credit_numeric_add(v.exposure, change->delta)))
+		{
+			credit_shared_end(acc);
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("exposure of customer \"%s\" would be out of range", change->key),
+					 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
+					 source->rel ? errtable(source->rel) : 0));
+		}
+		if (!credit_shared_reserve(acc, change->delta, &wait_for))
+		{
+			XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+			continue;
+		}
+		credit_shared_end(acc);
+		return;
+	}
+}
+
 /* the lock order: by root key, root first down the tree, then by key */
 static int
 entry_cmp(const void *a, const void *b)
@@ -626,7 +685,14 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	n = ledger_entries(rel, index, changes, nchanges, snapshot, &entries);
 	for (int i = 0; i < n; i++)
-		apply_one(rel, index, &entries[i], snapshot, source);
+	{
+		CreditSharedAccount *acc = credit_shared_account(entries[i].key);
+
+		if (acc)
+			apply_shared(acc, &entries[i], source);
+		else
+			apply_one(rel, index, &entries[i], snapshot, source);
+	}
 	UnregisterSnapshot(snapshot);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);

@@ -323,8 +323,8 @@ SELECT is(pg_temp.executors('credit.attach_orders(regclass,name,name,name,text[]
 		  '{credit_admin}', 'only credit_admin may execute credit.attach_orders');
 SELECT is(pg_temp.executors('credit.detach_orders(regclass)'), '{credit_admin}',
 		  'only credit_admin may execute credit.detach_orders');
-SELECT is(pg_temp.executors('credit.apply_exposure(text[],numeric[],text)'), '{}',
-		  'nobody but the owner may execute credit.apply_exposure (the unchecked ledger)');
+SELECT is(pg_temp.executors('credit.apply_exposure(text[],numeric[],text)'), '{credit_admin}',
+		  'only credit_admin may execute credit.apply_exposure (the unchecked ledger, for attach and detach)');
 SELECT ok(has_table_privilege('credit_finance', 'credit.exchange_rates', 'INSERT, UPDATE, DELETE')
 		  AND NOT has_table_privilege('credit_risk', 'credit.exchange_rates', 'INSERT')
 		  AND NOT has_table_privilege('credit_finance', 'credit.currency_positions', 'INSERT, UPDATE, DELETE')

@@ -1,0 +1,80 @@
+/*
+ * ledger.sql: the shared-memory exposure ledger's SQL side (src/shared_ledger.c).
+ *
+ * With credit in shared_preload_libraries (and credit.shared_ledger_accounts
+ * > 0), accounts are served by escrow reservations in shared memory instead
+ * of row locks.  An entry is rebuilt from the source tables on its first use
+ * since the server started (credit.rebuild_exposure); credit.ledger_backend
+ * says which ledger serves an account, credit.shared_ledger() lists the
+ * entries, and credit.live_exposure gives the figure the serving ledger holds.
+ * Without the preload all of this is inert: every account is served by the
+ * row-locked ledger.
+ */
+
+\echo Use "CREATE EXTENSION credit" to load this file. \quit
+
+/* own plus descendants' exposure of one account, from the source tables */
+CREATE FUNCTION credit.rebuild_exposure(customer_key text)
+RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+	total	numeric;
+BEGIN
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts OPERATOR(pg_catalog.||) ' UNION ALL ' OPERATOR(pg_catalog.||)
+			credit.open_exposure_query(att);
+	END LOOP;
+	EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.sum(r.exposure), 0) FROM (%s) r '
+							  'WHERE r.customer_key OPERATOR(pg_catalog.=) $1',
+							  credit.rolled_up_query(parts))
+	INTO total USING customer_key;
+	RETURN total;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.rebuild_exposure(text) IS
+'Internal: an account''s exposure (its own and its descendants'') computed from the attached tables, as credit.reconcile computes it; the shared-memory ledger loads an entry with it.';
+
+CREATE FUNCTION credit.ledger_backend(customer_key text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'credit_ledger_backend'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.ledger_backend(text) IS
+'Which exposure ledger serves the account: shared memory (credit in shared_preload_libraries) or row lock.';
+
+CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_live_exposure'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
+'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
+
+CREATE FUNCTION credit.shared_ledger(OUT customer_key text, OUT state text,
+									 OUT committed_exposure numeric, OUT pending numeric,
+									 OUT pending_transactions integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'credit_shared_ledger'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.shared_ledger() IS
+'The shared-memory ledger''s entries of this database: committed exposure and pending reservations (empty without the preload).';
+
+CREATE FUNCTION credit.accounts_ledger_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credit_accounts_ledger_trigger'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+/* named to fire before the other triggers on credit.accounts */
+CREATE TRIGGER accounts__ledger
+	BEFORE INSERT OR UPDATE OR DELETE ON credit.accounts
+	FOR EACH ROW EXECUTE FUNCTION credit.accounts_ledger_trigger();

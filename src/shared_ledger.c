@@ -1,0 +1,928 @@
+/*-------------------------------------------------------------------------
+ *
+ * shared_ledger.c
+ *	  The shared-memory exposure ledger: escrow reservations per account.
+ *
+ * When credit is loaded through shared_preload_libraries and
+ * credit.shared_ledger_accounts > 0, each account's committed exposure and
+ * the pending reservations of running transactions live in a shared hash
+ * table (one entry per database and customer key).  An order reserves its
+ * change under the entry's LWLock, held for microseconds, instead of
+ * writing the account row and holding its lock until commit.
+ *
+ * Invariants, for every entry served here:
+ *   - committed exposure = what the source tables' committed rows give
+ *     (own plus descendants'), as credit.reconcile() computes it;
+ *   - a slot holds the signed sum of one running (or just ended)
+ *     transaction's reservations on the account; it is folded into the
+ *     committed exposure by the owner's commit callback, dropped by its
+ *     abort callback, and reduced by its subtransaction aborts;
+ *   - an increase is accepted only if it fits even when every other
+ *     transaction's pending increase commits and none of their decreases
+ *     does (the pessimistic figure); when it fits only if some of them end
+ *     otherwise, it waits for them (XactLockTableWait, so the deadlock
+ *     detector sees it) and decides again, as the row-locked design waits
+ *     for the row lock: both accept and refuse the same orders.
+ *
+ * An entry is loaded on first use since the server started: its exposure
+ * is rebuilt from the source tables (credit.rebuild_exposure) in a snapshot
+ * that sees the committed rows of others and none of this transaction's,
+ * while other users of the entry wait; the limit values come from the
+ * account row.  A write of the account row (its limit, status, the row
+ * itself) first waits for the transactions holding reservations on it and
+ * marks the entry as changing; orders then wait for that transaction and
+ * reload the values.  Entries are never evicted while the server runs: an
+ * account that found the table full is served by the row-locked path until
+ * the next restart (the choice is stable, so no account is ever served by
+ * both).  After a restart or a crash the table starts empty and every
+ * account is rebuilt on first use.
+ *
+ * Hot standbys: the ledger is never written there (no order can be).
+ * PREPARE TRANSACTION with reservations is refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "credit.h"
+
+#define SHARED_KEYLEN	64		/* longer keys are served by the row path */
+#define SHARED_NUMLEN	64		/* room for one numeric */
+#define SHARED_SLOTS	8		/* concurrent transactions per account */
+
+typedef union SharedNumeric
+{
+	int32		align;
+	char		data[SHARED_NUMLEN];
+} SharedNumeric;
+
+typedef struct SharedTag
+{
+	Oid			dboid;
+	char		key[SHARED_KEYLEN];
+} SharedTag;
+
+typedef enum SharedState
+{
+	SHARED_LOADING,				/* being rebuilt by loader */
+	SHARED_VALID,
+	SHARED_GONE					/* no account row */
+} SharedState;
+
+typedef struct SharedSlot
+{
+	TransactionId xid;			/* InvalidTransactionId: free */
+	SharedNumeric pending;
+} SharedSlot;
+
+typedef struct SharedAccount
+{
+	SharedTag	tag;			/* hash key */
+	LWLock		lock;
+	SharedState state;
+	TransactionId loader;		/* LOADING: the loading transaction */
+	TransactionId changer;		/* a transaction writing the account row */
+	bool		values_stale;	/* reload limits and statuses */
+	TransactionId last_xid;		/* the last transaction that changed exposure */
+	SharedNumeric exposure;		/* committed */
+	SharedNumeric credit_limit;
+	SharedNumeric temp_limit;
+	SharedNumeric watch_ratio;
+	bool		temp_from_null;
+	bool		temp_until_null;
+	TimestampTz temp_from;
+	TimestampTz temp_until;
+	int8		manual;
+	int8		dunning;
+	SharedSlot	slots[SHARED_SLOTS];
+} SharedAccount;
+
+typedef struct SharedLedger
+{
+	LWLock	   *map_lock;
+	int			tranche;
+	bool		full;			/* an entry could not be created */
+} SharedLedger;
+
+/* a reservation of this backend: undone by subtransaction abort */
+typedef struct LocalReservation
+{
+	SharedAccount *acc;
+	TransactionId xid;
+	SubTransactionId subid;
+	Numeric		amount;			/* in TopMemoryContext */
+} LocalReservation;
+
+int			credit_shared_ledger_accounts = 10000;
+static SharedLedger *ledger = NULL;
+static HTAB *accounts = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static LocalReservation *mine = NULL;
+static int	nmine = 0;
+static int	maxmine = 0;
+static SharedAccount *loading = NULL;	/* the entry this backend is loading */
+
+static void shared_xact_callback(XactEvent event, void *arg);
+static void shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+
+/* ---- numerics in shared memory ---- */
+
+static Numeric
+shared_get(const SharedNumeric *n)
+{
+	return (Numeric) n->data;
+}
+
+static void
+shared_put(SharedNumeric *n, Numeric value)
+{
+	Size		len = VARSIZE(value);
+
+	if (len > SHARED_NUMLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("an exposure of %s has too many digits for the shared-memory ledger",
+						credit_numeric_text(value)),
+				 errhint("Amounts and rates with fewer decimal places fit.")));
+	memcpy(n->data, value, len);
+}
+
+static Numeric
+zero(void)
+{
+	return int64_to_numeric(0);
+}
+
+/* ---- set-up ---- */
+
+static Size
+shared_size(void)
+{
+	return add_size(MAXALIGN(sizeof(SharedLedger)),
+					hash_estimate_size(credit_shared_ledger_accounts, sizeof(SharedAccount)));
+}
+
+static void
+shared_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("credit shared ledger", 1);
+}
+
+static void
+shared_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ledger = ShmemInitStruct("credit shared ledger", sizeof(SharedLedger), &found);
+	if (!found)
+	{
+		ledger->map_lock = &(GetNamedLWLockTranche("credit shared ledger"))->lock;
+		ledger->tranche = LWLockNewTrancheId();
+		ledger->full = false;
+	}
+	info.keysize = sizeof(SharedTag);
+	info.entrysize = sizeof(SharedAccount);
+	accounts = ShmemInitHash("credit shared ledger accounts",
+							 credit_shared_ledger_accounts, credit_shared_ledger_accounts,
+							 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	LWLockRelease(AddinShmemInitLock);
+	LWLockRegisterTranche(ledger->tranche, "credit account");
+}
+
+void
+credit_shared_ledger_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomIntVariable("credit.shared_ledger_accounts",
+							"Accounts the shared-memory exposure ledger can hold (0: off).",
+							"Needs credit in shared_preload_libraries; accounts beyond it use the row-locked ledger.",
+							&credit_shared_ledger_accounts,
+							10000, 0, 10000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	if (credit_shared_ledger_accounts == 0)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shared_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shared_startup;
+	RegisterXactCallback(shared_xact_callback, NULL);
+	RegisterSubXactCallback(shared_subxact_callback, NULL);
+}
+
+bool
+credit_shared_enabled(void)
+{
+	return accounts != NULL && !RecoveryInProgress();
+}
+
+/* ---- local bookkeeping ---- */
+
+static void
+remember(SharedAccount *acc, TransactionId xid, Numeric amount)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	if (nmine == maxmine)
+	{
+		maxmine = maxmine ? maxmine * 2 : 16;
+		mine = mine ? repalloc(mine, sizeof(LocalReservation) * maxmine)
+			: palloc(sizeof(LocalReservation) * maxmine);
+	}
+	mine[nmine].acc = acc;
+	mine[nmine].xid = xid;
+	mine[nmine].subid = GetCurrentSubTransactionId();
+	mine[nmine].amount = DatumGetNumeric(datumCopy(NumericGetDatum(amount), false, -1));
+	nmine++;
+	MemoryContextSwitchTo(old);
+}
+
+static SharedSlot *
+find_slot(SharedAccount *acc, TransactionId xid)
+{
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		if (acc->slots[i].xid == xid)
+			return &acc->slots[i];
+	return NULL;
+}
+
+/* the end of this backend's transaction: fold (commit) or drop its slots */
+static void
+finish_all(bool commit)
+{
+	for (int i = 0; i < nmine; i++)
+	{
+		SharedAccount *acc = mine[i].acc;
+		SharedSlot *slot;
+
+		if (acc == NULL)
+			continue;
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		slot = find_slot(acc, mine[i].xid);
+		if (slot)
+		{
+			if (commit)
+			{
+				shared_put(&acc->exposure,
+						   credit_numeric_add(shared_get(&acc->exposure), shared_get(&slot->pending)));
+				acc->last_xid = mine[i].xid;
+			}
+			slot->xid = InvalidTransactionId;
+		}
+		LWLockRelease(&acc->lock);
+		/* one slot per account and transaction: skip its other reservations */
+		for (int j = i + 1; j < nmine; j++)
+			if (mine[j].acc == acc && mine[j].xid == mine[i].xid)
+				mine[j].acc = NULL;
+	}
+	for (int i = 0; i < nmine; i++)
+		if (mine[i].amount)
+			pfree(mine[i].amount);
+	nmine = 0;
+}
+
+/* a loader that failed leaves the entry to the next user */
+static void
+abandon_loading(void)
+{
+	if (loading == NULL)
+		return;
+	LWLockAcquire(&loading->lock, LW_EXCLUSIVE);
+	if (loading->state == SHARED_LOADING)
+		loading->loader = InvalidTransactionId;
+	LWLockRelease(&loading->lock);
+	loading = NULL;
+}
+
+static void
+shared_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (nmine > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that changed credit exposure"),
+						 errdetail("The shared-memory exposure ledger keeps the transaction's reservations in this session."),
+						 errhint("Commit it instead, or run the server without credit in shared_preload_libraries.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			abandon_loading();
+			finish_all(true);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			abandon_loading();
+			finish_all(false);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	abandon_loading();
+	/* reservations made in the aborted subtransaction or its children */
+	for (int i = 0; i < nmine; i++)
+	{
+		if (mine[i].subid >= mySubid)
+		{
+			SharedAccount *acc = mine[i].acc;
+			SharedSlot *slot;
+
+			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			slot = find_slot(acc, mine[i].xid);
+			if (slot)
+				shared_put(&slot->pending,
+						   credit_numeric_sub(shared_get(&slot->pending), mine[i].amount));
+			LWLockRelease(&acc->lock);
+			pfree(mine[i].amount);
+		}
+		else
+			mine[keep++] = mine[i];
+	}
+	nmine = keep;
+}
+
+/* ---- entries ---- */
+
+static void
+make_tag(SharedTag *tag, const char *key)
+{
+	memset(tag, 0, sizeof(SharedTag));
+	tag->dboid = MyDatabaseId;
+	strlcpy(tag->key, key, SHARED_KEYLEN);
+}
+
+/* the values of the account row into the entry (lock held); false: no row */
+static void
+install_values(SharedAccount *acc, const CreditAccountValues *v)
+{
+	shared_put(&acc->credit_limit, v->credit_limit);
+	shared_put(&acc->temp_limit, v->temp_limit);
+	shared_put(&acc->watch_ratio, v->watch_ratio);
+	acc->temp_from_null = v->temp_from_null;
+	acc->temp_until_null = v->temp_until_null;
+	acc->temp_from = v->temp_from;
+	acc->temp_until = v->temp_until;
+	acc->manual = (int8) v->manual;
+	acc->dunning = (int8) v->dunning;
+}
+
+/*
+ * Read the account row (values) and, with rebuild, the exposure the
+ * source tables give it, in a snapshot that sees others' committed rows
+ * and none of this transaction's.  Returns false when there is no row.
+ */
+static bool
+read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure)
+{
+	static SPIPlanPtr row_plan = NULL;
+	static SPIPlanPtr rebuild_plan = NULL;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	Snapshot	snapshot;
+	int			rc;
+	bool		found;
+	bool		isnull;
+	CreditUserSave save;
+	MemoryContext caller = CurrentMemoryContext;
+
+	credit_become_owner(&save);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (row_plan == NULL)
+	{
+		/* FOR SHARE: waits for a transaction writing the row (it found no entry to mark) */
+		row_plan = SPI_prepare("SELECT a.* FROM credit.accounts a"
+							   " WHERE a.customer_key OPERATOR(pg_catalog.=) $1 FOR SHARE",
+							   1, argtypes);
+		if (row_plan == NULL || SPI_keepplan(row_plan) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		rebuild_plan = SPI_prepare("SELECT credit.rebuild_exposure($1)", 1, argtypes);
+		if (rebuild_plan == NULL || SPI_keepplan(rebuild_plan) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	args[0] = CStringGetTextDatum(key);
+	/* the latest committed state, and (for the row) this transaction's own writes */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot->curcid = GetCurrentCommandId(false);
+	rc = SPI_execute_snapshot(row_plan, args, NULL, snapshot, InvalidSnapshot, false, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading credit.accounts failed: %s", SPI_result_code_string(rc));
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		HeapTuple	tup = heap_copytuple(SPI_tuptable->vals[0]);
+		TupleDesc	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+
+		credit_account_values(tup, desc, v);
+		MemoryContextSwitchTo(old);
+	}
+	if (rebuild)
+	{
+		/* none of this transaction's rows: they come as its reservations */
+		snapshot->curcid = FirstCommandId;
+		rc = SPI_execute_snapshot(rebuild_plan, args, NULL, snapshot, InvalidSnapshot,
+								  true, false, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "rebuilding credit exposure failed: %s", SPI_result_code_string(rc));
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			*exposure = isnull ? zero() : DatumGetNumeric(datumCopy(d, false, -1));
+			MemoryContextSwitchTo(old);
+		}
+	}
+	UnregisterSnapshot(snapshot);
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
+	return found;
+}
+
+/*
+ * The entry of key, loaded if this is its first use; NULL when the row
+ * path serves it (no shared ledger, key too long, table full).
+ */
+CreditSharedAccount *
+credit_shared_account(const char *key)
+{
+	SharedTag	tag;
+	SharedAccount *acc;
+	bool		found;
+
+	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
+		return NULL;
+	make_tag(&tag, key);
+	LWLockAcquire(ledger->map_lock, LW_SHARED);
+	acc = hash_search(accounts, &tag, HASH_FIND, NULL);
+	LWLockRelease(ledger->map_lock);
+	if (acc == NULL)
+	{
+		LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
+		acc = hash_search(accounts, &tag, HASH_ENTER_NULL, &found);
+		if (acc == NULL)
+		{
+			ledger->full = true;
+			LWLockRelease(ledger->map_lock);
+			return NULL;
+		}
+		if (!found)
+		{
+			LWLockInitialize(&acc->lock, ledger->tranche);
+			acc->state = SHARED_LOADING;
+			acc->loader = InvalidTransactionId;
+			acc->changer = InvalidTransactionId;
+			acc->last_xid = InvalidTransactionId;
+			acc->values_stale = false;
+			for (int i = 0; i < SHARED_SLOTS; i++)
+				acc->slots[i].xid = InvalidTransactionId;
+		}
+		LWLockRelease(ledger->map_lock);
+	}
+
+	/* load it, or wait for its loader */
+	for (;;)
+	{
+		TransactionId me = GetTopTransactionId();
+		CreditAccountValues v;
+		Numeric		exposure = NULL;
+		bool		exists;
+
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		if (acc->state != SHARED_LOADING)
+		{
+			LWLockRelease(&acc->lock);
+			return (CreditSharedAccount *) acc;
+		}
+		if (TransactionIdIsValid(acc->loader) && acc->loader != me &&
+			TransactionIdIsInProgress(acc->loader))
+		{
+			LWLockRelease(&acc->lock);
+			pg_usleep(1000L);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		acc->loader = me;
+		loading = acc;
+		LWLockRelease(&acc->lock);
+
+		exists = read_account(key, true, &v, &exposure);
+
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		shared_put(&acc->exposure, exposure);
+		if (exists)
+			install_values(acc, &v);
+		acc->state = exists ? SHARED_VALID : SHARED_GONE;
+		acc->loader = InvalidTransactionId;
+		loading = NULL;
+		LWLockRelease(&acc->lock);
+		return (CreditSharedAccount *) acc;
+	}
+}
+
+/*
+ * Begin a decision on acc: returns with its lock held and v filled (limits,
+ * statuses; v->exposure the pessimistic figure: committed, plus every other
+ * transaction's pending increase, plus this transaction's own), or without
+ * the lock and *wait_for set when a transaction writing the account row
+ * must end first (or, at REPEATABLE READ, any other transaction holding a
+ * reservation).  Returns false (no lock) when the account does not exist.
+ */
+CreditSharedResult
+credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountValues *v,
+					TransactionId *wait_for)
+{
+	SharedAccount *acc = (SharedAccount *) cacc;
+	TransactionId me = GetTopTransactionId();
+	Numeric		figure;
+
+	for (;;)
+	{
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		if (TransactionIdIsValid(acc->changer) && acc->changer != me &&
+			TransactionIdIsInProgress(acc->changer))
+		{
+			*wait_for = acc->changer;
+			LWLockRelease(&acc->lock);
+			return CREDIT_SHARED_WAIT;
+		}
+		if (acc->values_stale)
+		{
+			CreditAccountValues fresh;
+			TransactionId changer = acc->changer;
+			bool		exists;
+
+			LWLockRelease(&acc->lock);
+			exists = read_account(key, false, &fresh, NULL);
+			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			if (acc->changer == changer)
+			{
+				if (exists)
+					install_values(acc, &fresh);
+				if (acc->state != SHARED_LOADING)
+					acc->state = exists ? SHARED_VALID : SHARED_GONE;
+				/* our own writer stays the changer: later writes reload again */
+				if (changer != me)
+				{
+					acc->changer = InvalidTransactionId;
+					acc->values_stale = false;
+				}
+			}
+			LWLockRelease(&acc->lock);
+			if (changer == me)
+			{
+				/* decide on the values just read, keep reloading on later calls */
+				LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			}
+			else
+				continue;
+		}
+		break;
+	}
+	if (acc->state == SHARED_GONE)
+	{
+		LWLockRelease(&acc->lock);
+		return CREDIT_SHARED_GONE;
+	}
+	/* REPEATABLE READ: a change committed after our snapshot, or one still running */
+	if (IsolationUsesXactSnapshot())
+	{
+		for (int i = 0; i < SHARED_SLOTS; i++)
+			if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
+				TransactionIdIsInProgress(acc->slots[i].xid))
+			{
+				*wait_for = acc->slots[i].xid;
+				LWLockRelease(&acc->lock);
+				return CREDIT_SHARED_WAIT;
+			}
+		if (TransactionIdIsValid(acc->last_xid) && acc->last_xid != me &&
+			XidInMVCCSnapshot(acc->last_xid, GetTransactionSnapshot()))
+		{
+			LWLockRelease(&acc->lock);
+			return CREDIT_SHARED_SERIALIZATION;
+		}
+	}
+
+	figure = shared_get(&acc->exposure);
+	for (int i = 0; i < SHARED_SLOTS; i++)
+	{
+		SharedSlot *s = &acc->slots[i];
+		Numeric		p;
+
+		if (!TransactionIdIsValid(s->xid))
+			continue;
+		p = shared_get(&s->pending);
+		if (s->xid == me || credit_numeric_cmp(p, zero()) > 0 ||
+			TransactionIdDidCommit(s->xid))
+			figure = credit_numeric_add(figure, p);
+	}
+	v->credit_limit = shared_get(&acc->credit_limit);
+	v->temp_limit = shared_get(&acc->temp_limit);
+	v->watch_ratio = shared_get(&acc->watch_ratio);
+	v->temp_from_null = acc->temp_from_null;
+	v->temp_until_null = acc->temp_until_null;
+	v->temp_from = acc->temp_from;
+	v->temp_until = acc->temp_until;
+	v->manual = (CreditStatus) acc->manual;
+	v->dunning = (CreditStatus) acc->dunning;
+	v->exposure = figure;
+	v->status = credit_derive_status(v, credit_effective_limit(v));
+	return CREDIT_SHARED_LOCKED;
+}
+
+/* another running transaction holding a reservation on acc (lock held), or invalid */
+TransactionId
+credit_shared_other_pending(CreditSharedAccount *cacc)
+{
+	SharedAccount *acc = (SharedAccount *) cacc;
+	TransactionId me = GetTopTransactionId();
+
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
+			TransactionIdIsInProgress(acc->slots[i].xid))
+			return acc->slots[i].xid;
+	return InvalidTransactionId;
+}
+
+/*
+ * Add delta to this transaction's slot (lock held).  Returns false, with
+ * the lock released and *wait_for set, when every slot is taken.
+ */
+bool
+credit_shared_reserve(CreditSharedAccount *cacc, Numeric delta, TransactionId *wait_for)
+{
+	SharedAccount *acc = (SharedAccount *) cacc;
+	TransactionId me = GetTopTransactionId();
+	SharedSlot *slot = find_slot(acc, me);
+
+	if (slot == NULL)
+	{
+		slot = find_slot(acc, InvalidTransactionId);
+		if (slot == NULL)
+		{
+			*wait_for = acc->slots[0].xid;
+			LWLockRelease(&acc->lock);
+			return false;
+		}
+		slot->xid = me;
+		shared_put(&slot->pending, zero());
+	}
+	shared_put(&slot->pending, credit_numeric_add(shared_get(&slot->pending), delta));
+	remember(acc, me, delta);
+	return true;
+}
+
+void
+credit_shared_end(CreditSharedAccount *cacc)
+{
+	LWLockRelease(&((SharedAccount *) cacc)->lock);
+}
+
+/*
+ * A transaction is about to write the row of account key (INSERT, UPDATE,
+ * DELETE): wait until no other transaction holds a reservation on it, then
+ * mark it as changing, so that orders wait for this transaction and
+ * reload the account's values.  Returns the exposure the ledger holds for
+ * it (committed plus this transaction's own), or NULL when the row path
+ * serves it.
+ */
+Numeric
+credit_shared_account_changing(const char *key)
+{
+	SharedAccount *acc;
+	SharedTag	tag;
+	TransactionId me;
+	Numeric		figure;
+
+	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
+		return NULL;
+	/* no entry: nothing reserved; a later load reads the row (waiting for us) */
+	make_tag(&tag, key);
+	LWLockAcquire(ledger->map_lock, LW_SHARED);
+	acc = hash_search(accounts, &tag, HASH_FIND, NULL);
+	LWLockRelease(ledger->map_lock);
+	if (acc == NULL)
+		return NULL;
+	acc = (SharedAccount *) credit_shared_account(key);	/* waits for a loader */
+	me = GetTopTransactionId();
+	for (;;)
+	{
+		TransactionId other;
+
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		other = credit_shared_other_pending((CreditSharedAccount *) acc);
+		if (!TransactionIdIsValid(other) && TransactionIdIsValid(acc->changer) &&
+			acc->changer != me && TransactionIdIsInProgress(acc->changer))
+			other = acc->changer;
+		if (!TransactionIdIsValid(other))
+			break;
+		LWLockRelease(&acc->lock);
+		XactLockTableWait(other, NULL, NULL, XLTW_Update);
+	}
+	acc->changer = me;
+	acc->values_stale = true;
+	figure = shared_get(&acc->exposure);
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		if (TransactionIdIsValid(acc->slots[i].xid) &&
+			(acc->slots[i].xid == me || TransactionIdDidCommit(acc->slots[i].xid)))
+			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
+	figure = DatumGetNumeric(datumCopy(NumericGetDatum(figure), false, -1));
+	LWLockRelease(&acc->lock);
+	return figure;
+}
+
+/*
+ * The exposure of key as this transaction sees it (committed, plus its own
+ * pending changes), or NULL when the row path serves it.
+ */
+Numeric
+credit_shared_exposure(const char *key)
+{
+	SharedAccount *acc = (SharedAccount *) credit_shared_account(key);
+	TransactionId me;
+	Numeric		figure;
+
+	if (acc == NULL)
+		return NULL;
+	me = GetTopTransactionIdIfAny();
+	LWLockAcquire(&acc->lock, LW_SHARED);
+	figure = shared_get(&acc->exposure);
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		if (TransactionIdIsValid(acc->slots[i].xid) &&
+			(acc->slots[i].xid == me || TransactionIdDidCommit(acc->slots[i].xid)))
+			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
+	LWLockRelease(&acc->lock);
+	return figure;
+}
+
+/*
+ * credit.ledger_backend(customer_key): 'shared memory' or 'row lock',
+ * the ledger that serves the account.
+ */
+PG_FUNCTION_INFO_V1(credit_ledger_backend);
+
+Datum
+credit_ledger_backend(PG_FUNCTION_ARGS)
+{
+	char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_TEXT_P(cstring_to_text(credit_shared_account(key) ? "shared memory" : "row lock"));
+}
+
+/*
+ * credit.live_exposure(customer_key, stored): the exposure the serving
+ * ledger holds: the shared ledger's, or the stored column's.
+ */
+PG_FUNCTION_INFO_V1(credit_live_exposure);
+
+Datum
+credit_live_exposure(PG_FUNCTION_ARGS)
+{
+	Numeric		figure;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	figure = credit_shared_exposure(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (figure)
+		PG_RETURN_NUMERIC(figure);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/*
+ * credit.shared_ledger(): the entries of this database: key, state,
+ * committed exposure, the sum of pending reservations and their number.
+ */
+PG_FUNCTION_INFO_V1(credit_shared_ledger);
+
+Datum
+credit_shared_ledger(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	SharedAccount *acc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!credit_shared_enabled())
+		return (Datum) 0;
+	LWLockAcquire(ledger->map_lock, LW_SHARED);
+	hash_seq_init(&status, accounts);
+	while ((acc = hash_seq_search(&status)) != NULL)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		Numeric		pending = zero();
+		int			npending = 0;
+
+		if (acc->tag.dboid != MyDatabaseId)
+			continue;
+		LWLockAcquire(&acc->lock, LW_SHARED);
+		values[0] = CStringGetTextDatum(acc->tag.key);
+		values[1] = CStringGetTextDatum(acc->state == SHARED_VALID ? "valid"
+										: acc->state == SHARED_GONE ? "no account" : "loading");
+		values[2] = NumericGetDatum(DatumGetNumeric(datumCopy(NumericGetDatum(shared_get(&acc->exposure)),
+															  false, -1)));
+		for (int i = 0; i < SHARED_SLOTS; i++)
+			if (TransactionIdIsValid(acc->slots[i].xid))
+			{
+				pending = credit_numeric_add(pending, shared_get(&acc->slots[i].pending));
+				npending++;
+			}
+		LWLockRelease(&acc->lock);
+		values[3] = NumericGetDatum(pending);
+		values[4] = Int32GetDatum(npending);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(ledger->map_lock);
+	return (Datum) 0;
+}
+
+/*
+ * BEFORE INSERT OR UPDATE OR DELETE ON credit.accounts, first of its
+ * triggers (named accounts__ledger): a write of an account row the shared
+ * ledger serves waits for the transactions holding reservations on it and
+ * marks it as changing (credit_shared_account_changing); the row being
+ * written gets the ledger's exposure, so the stored column and the status
+ * derived from it are current after every write of the row.
+ */
+PG_FUNCTION_INFO_V1(credit_accounts_ledger_trigger);
+
+Datum
+credit_accounts_ledger_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	row;
+	Datum		key;
+	bool		isnull;
+	Numeric		figure;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("credit_accounts_ledger_trigger: must be fired before, for each row")));
+	desc = RelationGetDescr(trigdata->tg_relation);
+	row = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple
+		: trigdata->tg_trigtuple;
+	if (!credit_shared_enabled())
+		return PointerGetDatum(row);
+	key = heap_getattr(trigdata->tg_trigtuple, Anum_accounts_customer_key, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(row);
+	figure = credit_shared_account_changing(TextDatumGetCString(key));
+	if (figure && !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		int			cols[1] = {Anum_accounts_exposure};
+		Datum		vals[1] = {NumericGetDatum(figure)};
+		bool		nulls[1] = {false};
+
+		row = heap_modify_tuple_by_cols(row, desc, 1, cols, vals, nulls);
+	}
+	return PointerGetDatum(row);
+}
