@@ -93,6 +93,7 @@ typedef enum SharedState
 typedef struct SharedSlot
 {
 	TransactionId xid;			/* InvalidTransactionId: free */
+	uint64		seq;			/* order in which the slots were taken */
 	SharedNumeric pending;
 } SharedSlot;
 
@@ -105,6 +106,7 @@ typedef struct SharedAccount
 	TransactionId changer;		/* a transaction writing the account row */
 	bool		values_stale;	/* reload limits and statuses */
 	TransactionId last_xid;		/* the last transaction that changed exposure */
+	uint64		next_seq;
 	SharedNumeric exposure;		/* committed */
 	SharedNumeric credit_limit;
 	SharedNumeric temp_limit;
@@ -517,6 +519,7 @@ credit_shared_account(const char *key)
 			acc->loader = InvalidTransactionId;
 			acc->changer = InvalidTransactionId;
 			acc->last_xid = InvalidTransactionId;
+			acc->next_seq = 0;
 			acc->values_stale = false;
 			for (int i = 0; i < SHARED_SLOTS; i++)
 				acc->slots[i].xid = InvalidTransactionId;
@@ -527,7 +530,7 @@ credit_shared_account(const char *key)
 	/* load it, or wait for its loader */
 	for (;;)
 	{
-		TransactionId me = GetTopTransactionId();
+		TransactionId me = GetTopTransactionIdIfAny();
 		CreditAccountValues v;
 		Numeric		exposure = NULL;
 		bool		exists;
@@ -544,6 +547,17 @@ credit_shared_account(const char *key)
 			LWLockRelease(&acc->lock);
 			pg_usleep(1000L);
 			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		LWLockRelease(&acc->lock);
+		/* become the loader (a transaction id identifies it to the waiters) */
+		me = GetTopTransactionId();
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		if (acc->state != SHARED_LOADING ||
+			(TransactionIdIsValid(acc->loader) && acc->loader != me &&
+			 TransactionIdIsInProgress(acc->loader)))
+		{
+			LWLockRelease(&acc->lock);
 			continue;
 		}
 		acc->loader = me;
@@ -656,8 +670,10 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 		if (!TransactionIdIsValid(s->xid))
 			continue;
 		p = shared_get(&s->pending);
-		if (s->xid == me || credit_numeric_cmp(p, zero()) > 0 ||
-			TransactionIdDidCommit(s->xid))
+		/* ours; another's increase unless it aborted; another's committed decrease */
+		if (s->xid == me ||
+			(credit_numeric_cmp(p, zero()) > 0 ? !TransactionIdDidAbort(s->xid)
+			 : TransactionIdDidCommit(s->xid)))
 			figure = credit_numeric_add(figure, p);
 	}
 	v->credit_limit = shared_get(&acc->credit_limit);
@@ -674,15 +690,23 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 	return CREDIT_SHARED_LOCKED;
 }
 
-/* another running transaction holding a reservation on acc (lock held), or invalid */
+/*
+ * Another running transaction holding a reservation on acc (lock held) that
+ * this one may wait for, or invalid.  A transaction that holds a
+ * reservation itself waits only for those that took theirs earlier, as it
+ * would queue behind the row lock's earlier holders and ahead of later
+ * ones; two transactions never wait for each other on one account.
+ */
 TransactionId
 credit_shared_other_pending(CreditSharedAccount *cacc)
 {
 	SharedAccount *acc = (SharedAccount *) cacc;
 	TransactionId me = GetTopTransactionId();
+	SharedSlot *own = find_slot(acc, me);
 
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
+			(own == NULL || acc->slots[i].seq < own->seq) &&
 			TransactionIdIsInProgress(acc->slots[i].xid))
 			return acc->slots[i].xid;
 	return InvalidTransactionId;
@@ -709,6 +733,7 @@ credit_shared_reserve(CreditSharedAccount *cacc, Numeric delta, TransactionId *w
 			return false;
 		}
 		slot->xid = me;
+		slot->seq = acc->next_seq++;
 		shared_put(&slot->pending, zero());
 	}
 	shared_put(&slot->pending, credit_numeric_add(shared_get(&slot->pending), delta));

@@ -1844,7 +1844,8 @@ CREATE TRIGGER stress_record_move AFTER UPDATE OF parent_key ON credit.accounts
  * group, the only statement of its transaction.  mode single or rollback
  * (READ COMMITTED; rollback: the caller rolls back) or rr (REPEATABLE READ:
  * the move refuses with 25000 (class 25), outcome 'refused_rr').  A move that would
- * make a cycle (62 under 67 while 67 is under 62, or the reverse) is refused
+ * make a cycle (62 under 67 while 67 is under 62, or the reverse, or, one
+ * in seven on purpose, an account under one of its children) is refused
  * with 23514: outcome 'cycle'.  A move to the parent the account already
  * has changes nothing: 'same'.  After a move, under the lock it holds, the
  * account must be under the new parent, and each new ancestor (not one of
@@ -1870,6 +1871,10 @@ BEGIN
 		p := parents[1 + floor(random() * 4)::int];
 		IF p = c THEN
 			p := CASE WHEN random() < 0.5 THEN '60' ELSE '61' END;
+		END IF;
+		/* one in seven tries to move the account under one of its own children: a cycle */
+		IF random() < 0.15 THEN
+			SELECT COALESCE(min(x.customer_key), p) INTO p FROM credit.accounts x WHERE x.parent_key = c;
 		END IF;
 	END IF;
 	BEGIN
