@@ -71,6 +71,8 @@ tap_script_suite client test/client/run.sh
 tap_script_suite dump_restore test/dump_restore.sh
 # login roles: row-level security, the privilege matrix, a hostile search_path
 tap_script_suite security test/security.sh
+# the shared-memory ledger in a cluster of its own (preloaded): limits, crash, rebuild
+tap_script_suite shared_ledger test/shared_ledger.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
