@@ -26,7 +26,8 @@
 #   BENCH_PARTS      parts to run (default "orders receivables scorecard
 #                    reporting"); receivables is bench/receivables.sh,
 #                    scorecard bench/scorecard.sh, reporting
-#                    bench/reporting.sh (each its own cluster, see there)
+#                    bench/reporting.sh, shared bench/shared_ledger.sh
+#                    (each its own cluster, see there)
 #   BENCH_DIR        where the throwaway clusters are made (bench/cluster.sh)
 #   BENCH_PGBIN      PostgreSQL bin directory to run (default: the system's
 #                    PostgreSQL 15); with BENCH_NO_BUILD=1, to bench an
@@ -40,7 +41,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 PORT=${BENCH_PORT:-5499}
 CLIENTS_LIST=${BENCH_CLIENTS:-"1 8"}
 SCENARIOS=${BENCH_SCENARIOS:-"distinct hot group"}
-PARTS=${BENCH_PARTS:-"orders receivables scorecard reporting"}
+PARTS=${BENCH_PARTS:-"orders receivables scorecard reporting shared"}
 VARIANTS=(bare plpgsql credit)
 CUSTOMERS=10000
 GROUP_MEMBERS=100		# scenario group: customers CUSTOMERS+1 .. CUSTOMERS+GROUP_MEMBERS
@@ -53,8 +54,8 @@ done
 
 for part in $PARTS; do
 	case $part in
-		orders|receivables|scorecard|reporting) ;;
-		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables, scorecard, reporting)" >&2; exit 2 ;;
+		orders|receivables|scorecard|reporting|shared) ;;
+		*) echo "bench: unknown part $part in BENCH_PARTS (orders, receivables, scorecard, reporting, shared)" >&2; exit 2 ;;
 	esac
 done
 
@@ -73,6 +74,9 @@ other_parts() {
 	fi
 	if [[ " $PARTS " == *" reporting "* ]]; then
 		BENCH_NO_BUILD=1 bash bench/reporting.sh
+	fi
+	if [[ " $PARTS " == *" shared "* ]]; then
+		BENCH_NO_BUILD=1 bash bench/shared_ledger.sh
 	fi
 }
 
