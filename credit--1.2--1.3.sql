@@ -875,15 +875,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credit.ledger_backend(text) IS
 'Which exposure ledger serves the account: shared memory (credit in shared_preload_libraries) or row lock.';
 
-CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
-RETURNS numeric
-AS 'MODULE_PATHNAME', 'credit_live_exposure'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
-
-COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
-'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
-
 CREATE FUNCTION credit.shared_ledger(OUT customer_key text, OUT state text,
 									 OUT committed_exposure numeric, OUT pending numeric,
 									 OUT pending_transactions integer)
@@ -905,6 +896,32 @@ SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER accounts__ledger
 	BEFORE INSERT OR UPDATE OR DELETE ON credit.accounts
 	FOR EACH ROW EXECUTE FUNCTION credit.accounts_ledger_trigger();
+
+/* sql/accounts.sql: the serving ledger's figure */
+CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_live_exposure'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
+'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
+
+/* sql/accounts.sql: the balances read the serving ledger */
+CREATE OR REPLACE VIEW credit.account_balances WITH (security_invoker = true) AS
+SELECT a.customer_key,
+	   a.customer_name,
+	   a.currency,
+	   a.owner,
+	   a.status,
+	   a.credit_limit,
+	   credit.effective_limit(a) OPERATOR(pg_catalog.-) a.credit_limit
+		   AS temp_limit_in_force,
+	   credit.effective_limit(a) AS effective_limit,
+	   credit.live_exposure(a.customer_key, a.exposure) AS exposure,
+	   credit.effective_limit(a) OPERATOR(pg_catalog.-)
+		   credit.live_exposure(a.customer_key, a.exposure) AS available_credit
+  FROM credit.accounts a;
 
 /* sql/hierarchy.sql: the delete check reads the serving ledger */
 CREATE OR REPLACE FUNCTION credit.accounts_delete_check()

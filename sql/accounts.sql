@@ -147,6 +147,16 @@ CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts
 	FOR EACH ROW EXECUTE FUNCTION credit.accounts_status_trigger();
 
+/* the serving exposure ledger's figure (src/shared_ledger.c; sql/ledger.sql) */
+CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_live_exposure'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
+'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
+
 CREATE VIEW credit.account_balances WITH (security_invoker = true) AS
 SELECT a.customer_key,
 	   a.customer_name,
@@ -157,8 +167,9 @@ SELECT a.customer_key,
 	   credit.effective_limit(a) OPERATOR(pg_catalog.-) a.credit_limit
 		   AS temp_limit_in_force,
 	   credit.effective_limit(a) AS effective_limit,
-	   a.exposure,
-	   credit.available_credit(a) AS available_credit
+	   credit.live_exposure(a.customer_key, a.exposure) AS exposure,
+	   credit.effective_limit(a) OPERATOR(pg_catalog.-)
+		   credit.live_exposure(a.customer_key, a.exposure) AS available_credit
   FROM credit.accounts a;
 
 COMMENT ON VIEW credit.account_balances IS

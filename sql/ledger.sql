@@ -48,15 +48,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credit.ledger_backend(text) IS
 'Which exposure ledger serves the account: shared memory (credit in shared_preload_libraries) or row lock.';
 
-CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
-RETURNS numeric
-AS 'MODULE_PATHNAME', 'credit_live_exposure'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
-
-COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
-'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
-
 CREATE FUNCTION credit.shared_ledger(OUT customer_key text, OUT state text,
 									 OUT committed_exposure numeric, OUT pending numeric,
 									 OUT pending_transactions integer)
