@@ -31,21 +31,28 @@ ALTER TABLE credit.attachments
 COMMENT ON COLUMN credit.attachments.currency_column IS
 'Column holding each row''s currency (ISO 4217): a row in another currency than its account''s counts at the rate of the account''s currency position (credit.currency_positions). NULL: every row is in its account''s currency.';
 
+CREATE FUNCTION credit.account_key_sql(att credit.attachments)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN ($1).segment_column IS NULL
+	THEN pg_catalog.format('(o.%I)::pg_catalog.text', ($1).customer_column)
+	ELSE pg_catalog.format('((o.%I)::pg_catalog.text OPERATOR(pg_catalog.||) '
+						   'COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, ''''))',
+						   ($1).customer_column, ($1).segment_column)
+	END;
+
 CREATE OR REPLACE FUNCTION credit.open_exposure_query(att credit.attachments)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT ((o.%1$I)::pg_catalog.text %6$s) AS customer_key, '
-	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric %7$s), 0) %5$s AS exposure '
-	'FROM %3$s o %8$s WHERE %4$s GROUP BY 1',
-	($1).customer_column, ($1).amount_column, ($1).orders,
+	'SELECT %1$s AS customer_key, '
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric %6$s), 0) %5$s AS exposure '
+	'FROM %3$s o %7$s WHERE %4$s GROUP BY 1',
+	credit.account_key_sql($1), ($1).amount_column, ($1).orders,
 	credit.open_orders_filter($1),
 	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END,
-	CASE WHEN ($1).segment_column IS NOT NULL
-		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-								($1).segment_column)
-		 ELSE '' END,
 	/* a row in another currency than its account's counts at its position's rate */
 	CASE WHEN ($1).currency_column IS NOT NULL
 		 THEN pg_catalog.format('OPERATOR(pg_catalog.*) CASE WHEN a.customer_key IS NULL THEN NULL '
@@ -54,15 +61,10 @@ RETURN pg_catalog.format(
 								($1).currency_column)
 		 ELSE '' END,
 	CASE WHEN ($1).currency_column IS NOT NULL
-		 THEN pg_catalog.format('LEFT JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) ((o.%1$I)::pg_catalog.text %2$s) '
+		 THEN pg_catalog.format('LEFT JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) %1$s '
 								'LEFT JOIN credit.currency_positions p ON p.customer_key OPERATOR(pg_catalog.=) a.customer_key '
-								'AND p.currency OPERATOR(pg_catalog.=) (o.%3$I)::pg_catalog.text',
-								($1).customer_column,
-								CASE WHEN ($1).segment_column IS NOT NULL
-									 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-															($1).segment_column)
-									 ELSE '' END,
-								($1).currency_column)
+								'AND p.currency OPERATOR(pg_catalog.=) (o.%2$I)::pg_catalog.text',
+								credit.account_key_sql($1), ($1).currency_column)
 		 ELSE '' END);
 
 DROP FUNCTION credit.attach_receivables(regclass, name, name, name, text[]);
@@ -642,17 +644,11 @@ RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT (o.%1$I)::pg_catalog.text %5$s AS customer_key, '
-	'(o.%6$I)::pg_catalog.text AS currency, '
+	'SELECT %1$s AS customer_key, (o.%5$I)::pg_catalog.text AS currency, '
 	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) AS amount '
 	'FROM %3$s o WHERE %4$s GROUP BY 1, 2',
-	($1).customer_column, ($1).amount_column, ($1).orders,
-	credit.open_orders_filter($1),
-	CASE WHEN ($1).segment_column IS NOT NULL
-		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-								($1).segment_column)
-		 ELSE '' END,
-	($1).currency_column);
+	credit.account_key_sql($1), ($1).amount_column, ($1).orders,
+	credit.open_orders_filter($1), ($1).currency_column);
 
 COMMENT ON FUNCTION credit.open_currency_query(credit.attachments) IS
 'Internal: the SQL of the open amount per account key and currency of a table attached with a currency column.';
@@ -954,7 +950,7 @@ REVOKE ALL ON FUNCTION credit.rate_on(text, text, date), credit.required_rate(te
 	credit.business_date(timestamptz), credit.book_position(text, text),
 	credit.open_currency_query(credit.attachments), credit.missing_position(text, text),
 	credit.apply_exposure(text[], numeric[], text), credit.revalue(date),
-	credit.accounts_currency_check(), credit.rebuild_exposure(text), credit.ledger_backend(text),
+	credit.accounts_currency_check(), credit.account_key_sql(credit.attachments), credit.rebuild_exposure(text), credit.ledger_backend(text),
 	credit.live_exposure(text, numeric), credit.shared_ledger(), credit.accounts_ledger_trigger(),
 	credit.attach_table(regclass, name, name, name, text[], text, boolean, name[], text, name, text, text, text, name, name),
 	credit.attach_orders(regclass, name, name, name, text[], text, name, text, text, text, name, name),
@@ -974,7 +970,7 @@ GRANT EXECUTE ON FUNCTION credit.rate_on(text, text, date), credit.business_date
 GRANT EXECUTE ON FUNCTION credit.revalue(date) TO credit_admin, credit_finance;
 GRANT EXECUTE ON FUNCTION credit.required_rate(text, text, date),
 	credit.book_position(text, text), credit.open_currency_query(credit.attachments),
-	credit.missing_position(text, text)
+	credit.missing_position(text, text), credit.account_key_sql(credit.attachments)
 	TO credit_admin;
 
 CREATE POLICY own_customers ON credit.currency_positions

@@ -91,21 +91,33 @@ RETURN CASE WHEN ($1).status_column IS NULL THEN 'true'
 		($1).status_column, ($1).open_statuses)
 	END;
 
+/*
+ * The account key of a row o of an attached table, as SQL: the customer
+ * key in text form, and customer/segment for a table with a segment column
+ * (a NULL segment: the customer's own account).
+ */
+CREATE FUNCTION credit.account_key_sql(att credit.attachments)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN ($1).segment_column IS NULL
+	THEN pg_catalog.format('(o.%I)::pg_catalog.text', ($1).customer_column)
+	ELSE pg_catalog.format('((o.%I)::pg_catalog.text OPERATOR(pg_catalog.||) '
+						   'COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, ''''))',
+						   ($1).customer_column, ($1).segment_column)
+	END;
+
 CREATE FUNCTION credit.open_exposure_query(att credit.attachments)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT ((o.%1$I)::pg_catalog.text %6$s) AS customer_key, '
-	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric %7$s), 0) %5$s AS exposure '
-	'FROM %3$s o %8$s WHERE %4$s GROUP BY 1',
-	($1).customer_column, ($1).amount_column, ($1).orders,
+	'SELECT %1$s AS customer_key, '
+	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric %6$s), 0) %5$s AS exposure '
+	'FROM %3$s o %7$s WHERE %4$s GROUP BY 1',
+	credit.account_key_sql($1), ($1).amount_column, ($1).orders,
 	credit.open_orders_filter($1),
 	CASE ($1).role WHEN 'payments' THEN 'OPERATOR(pg_catalog.*) -1' ELSE '' END,
-	CASE WHEN ($1).segment_column IS NOT NULL
-		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-								($1).segment_column)
-		 ELSE '' END,
 	/* a row in another currency than its account's counts at its position's rate */
 	CASE WHEN ($1).currency_column IS NOT NULL
 		 THEN pg_catalog.format('OPERATOR(pg_catalog.*) CASE WHEN a.customer_key IS NULL THEN NULL '
@@ -114,15 +126,10 @@ RETURN pg_catalog.format(
 								($1).currency_column)
 		 ELSE '' END,
 	CASE WHEN ($1).currency_column IS NOT NULL
-		 THEN pg_catalog.format('LEFT JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) ((o.%1$I)::pg_catalog.text %2$s) '
+		 THEN pg_catalog.format('LEFT JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) %1$s '
 								'LEFT JOIN credit.currency_positions p ON p.customer_key OPERATOR(pg_catalog.=) a.customer_key '
-								'AND p.currency OPERATOR(pg_catalog.=) (o.%3$I)::pg_catalog.text',
-								($1).customer_column,
-								CASE WHEN ($1).segment_column IS NOT NULL
-									 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-															($1).segment_column)
-									 ELSE '' END,
-								($1).currency_column)
+								'AND p.currency OPERATOR(pg_catalog.=) (o.%2$I)::pg_catalog.text',
+								credit.account_key_sql($1), ($1).currency_column)
 		 ELSE '' END);
 
 /*

@@ -207,17 +207,11 @@ RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.format(
-	'SELECT (o.%1$I)::pg_catalog.text %5$s AS customer_key, '
-	'(o.%6$I)::pg_catalog.text AS currency, '
+	'SELECT %1$s AS customer_key, (o.%5$I)::pg_catalog.text AS currency, '
 	'COALESCE(pg_catalog.sum((o.%2$I)::pg_catalog.numeric), 0) AS amount '
 	'FROM %3$s o WHERE %4$s GROUP BY 1, 2',
-	($1).customer_column, ($1).amount_column, ($1).orders,
-	credit.open_orders_filter($1),
-	CASE WHEN ($1).segment_column IS NOT NULL
-		 THEN pg_catalog.format('OPERATOR(pg_catalog.||) COALESCE(''/'' OPERATOR(pg_catalog.||) (o.%I)::pg_catalog.text, '''')',
-								($1).segment_column)
-		 ELSE '' END,
-	($1).currency_column);
+	credit.account_key_sql($1), ($1).amount_column, ($1).orders,
+	credit.open_orders_filter($1), ($1).currency_column);
 
 COMMENT ON FUNCTION credit.open_currency_query(credit.attachments) IS
 'Internal: the SQL of the open amount per account key and currency of a table attached with a currency column.';

@@ -330,7 +330,7 @@ GRANT EXECUTE ON FUNCTION credit.rate_on(text, text, date), credit.business_date
 GRANT EXECUTE ON FUNCTION credit.revalue(date) TO credit_admin, credit_finance;
 GRANT EXECUTE ON FUNCTION credit.required_rate(text, text, date),
 	credit.book_position(text, text), credit.open_currency_query(credit.attachments),
-	credit.missing_position(text, text)
+	credit.missing_position(text, text), credit.account_key_sql(credit.attachments)
 	TO credit_admin;
 
 CREATE POLICY own_customers ON credit.currency_positions

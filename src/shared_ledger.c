@@ -124,7 +124,6 @@ typedef struct SharedLedger
 {
 	LWLock	   *map_lock;
 	int			tranche;
-	bool		full;			/* an entry could not be created */
 } SharedLedger;
 
 /* a reservation of this backend: undone by subtransaction abort */
@@ -211,7 +210,6 @@ shared_startup(void)
 	{
 		ledger->map_lock = &(GetNamedLWLockTranche("credit shared ledger"))->lock;
 		ledger->tranche = LWLockNewTrancheId();
-		ledger->full = false;
 	}
 	info.keysize = sizeof(SharedTag);
 	info.entrysize = sizeof(SharedAccount);
@@ -508,7 +506,6 @@ credit_shared_account(const char *key)
 		acc = hash_search(accounts, &tag, HASH_ENTER_NULL, &found);
 		if (acc == NULL)
 		{
-			ledger->full = true;
 			LWLockRelease(ledger->map_lock);
 			return NULL;
 		}

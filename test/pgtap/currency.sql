@@ -21,7 +21,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(131);
+SELECT plan(135);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
@@ -423,6 +423,21 @@ SELECT is(pg_temp.exposure('Z'), 24.00, 'Z: 10 + 100 x 0.14 = 24 USD');
 SELECT results_eq($$SELECT k, cur, acur, rate FROM pg_temp.positions() WHERE k = 'Z'$$,
 				  $$VALUES ('Z', 'CNY', 'USD', 0.14)$$, 'Z books a CNY position at 0.14');
 SELECT is_empty('SELECT * FROM credit.reconcile()', 'reconcile agrees at the end');
+/* a lost position (as superuser): reconcile refuses to count its orders at a guessed rate */
+CREATE FUNCTION pg_temp.reconcile_without_position() RETURNS bigint LANGUAGE plpgsql AS $f$
+BEGIN
+	DELETE FROM credit.currency_positions WHERE customer_key = 'Z' AND currency = 'CNY';
+	RETURN (SELECT count(*) FROM credit.reconcile());
+END $f$;
+SELECT throws_ok('SELECT pg_temp.reconcile_without_position()', '55000', NULL,
+				 'open foreign-currency orders whose position is missing: reconcile raises 55000');
+SELECT is((SELECT rate FROM credit.currency_positions WHERE customer_key = 'Z' AND currency = 'CNY'), 0.14,
+		  'the refused statement changed nothing (the position is still there)');
+/* the unchecked ledger behind attach, detach and revalue: bad arguments */
+SELECT throws_ok($$SELECT credit.apply_exposure('{Z}', '{1,2}', 'test')$$, '2202E', NULL,
+				 'apply_exposure with more deltas than customers: 2202E');
+SELECT throws_ok($$SELECT credit.apply_exposure('{Z,NULL}', '{1,2}', 'test')$$, '22004', NULL,
+				 'apply_exposure with a null customer: 22004');
 
 /* ------------------------------------------------------------------ */
 /* business_date in the company's time zone                            */
