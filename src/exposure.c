@@ -699,6 +699,87 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 }
 
 /*
+ * The shared-memory ledger's write of an account row at commit (see
+ * shared_ledger.c): lock the newest version of key's row without waiting,
+ * then write figure(arg), the exposure the ledger holds, and the status the
+ * rule derives from it, and record the status change.  Called only when
+ * that status differs from the stored one.  Returns false, writing
+ * nothing, when another transaction holds the row (a writer of the account
+ * row, whose own write derives the status) or there is no row.
+ */
+bool
+credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
+					CreditStatus *written)
+{
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	TupleTableSlot *newslot;
+	Snapshot	snapshot;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	bool		stored = false;
+
+	open_accounts(&rel, &index);
+	CommandCounterIncrement();
+	slot = table_slot_create(rel, NULL);
+	newslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (find_account(rel, index, key, snapshot, slot))
+	{
+		ItemPointerData tid = slot->tts_tid;
+
+		result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(false),
+								  LockTupleNoKeyExclusive, LockWaitSkip,
+								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (result == TM_Ok)
+		{
+			bool		shouldfree;
+			HeapTuple	oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+			TupleDesc	desc = RelationGetDescr(rel);
+			CreditAccountValues v;
+			Numeric		effective;
+			CreditStatus old_status;
+			int			cols[2] = {Anum_accounts_exposure, Anum_accounts_status};
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+			LockTupleMode lockmode;
+			bool		needs_index;
+			bool		only_summarizing;
+
+			credit_account_values(oldtuple, desc, &v);
+			old_status = v.status;
+			v.exposure = figure(arg);
+			effective = credit_effective_limit(&v);
+			v.status = credit_derive_status(&v, effective);
+			*written = v.status;
+			values[0] = NumericGetDatum(v.exposure);
+			values[1] = CStringGetTextDatum(credit_status_name(v.status));
+			ExecStoreHeapTuple(heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls),
+							   newslot, true);
+			tid = slot->tts_tid;
+			result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
+										 &lockmode, &needs_index, &only_summarizing);
+			if (result != TM_Ok)
+				elog(ERROR, "unexpected result %d writing locked credit account", (int) result);
+			if (needs_index)
+				insert_index_entries(rel, newslot, only_summarizing);
+			if (v.status != old_status)
+				credit_record_status_change(key, old_status, v.status, v.exposure, effective);
+			if (shouldfree)
+				heap_freetuple(oldtuple);
+			stored = true;
+		}
+	}
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(newslot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return stored;
+}
+
+/*
  * Lock the account rows a set of changes touches (the customers' and their
  * ancestors'), in the lock order, in the current transaction, without
  * changing them.  A missing account is left for the apply to report.

@@ -94,6 +94,7 @@ typedef struct SharedSlot
 {
 	TransactionId xid;			/* InvalidTransactionId: free */
 	uint64		seq;			/* order in which the slots were taken */
+	bool		committing;		/* its owner has passed pre-commit */
 	SharedNumeric pending;
 } SharedSlot;
 
@@ -117,6 +118,9 @@ typedef struct SharedAccount
 	TimestampTz temp_until;
 	int8		manual;
 	int8		dunning;
+	int8		stored_status;	/* the status the account row holds */
+	bool		status_unknown; /* it may not: check at the next commit */
+	TransactionId status_writer;	/* a transaction writing it at commit */
 	SharedSlot	slots[SHARED_SLOTS];
 } SharedAccount;
 
@@ -146,6 +150,7 @@ static int	nmine = 0;
 static int	maxmine = 0;
 static SharedAccount *loading = NULL;	/* the entry this backend is loading */
 
+static void store_statuses(void);
 static void shared_xact_callback(XactEvent event, void *arg);
 static void shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
@@ -298,7 +303,15 @@ finish_all(bool commit)
 						   credit_numeric_add(shared_get(&acc->exposure), shared_get(&slot->pending)));
 				acc->last_xid = mine[i].xid;
 			}
+			else if (slot->committing)
+				acc->status_unknown = true; /* others' commits counted it */
 			slot->xid = InvalidTransactionId;
+		}
+		if (acc->status_writer == mine[i].xid)
+		{
+			acc->status_writer = InvalidTransactionId;
+			if (!commit)
+				acc->status_unknown = true;
 		}
 		LWLockRelease(&acc->lock);
 		/* one slot per account and transaction: skip its other reservations */
@@ -325,6 +338,143 @@ abandon_loading(void)
 	loading = NULL;
 }
 
+/*
+ * The exposure at this transaction's commit (lock held): committed, plus
+ * the slots of transactions that committed or passed pre-commit (they
+ * commit before us or are about to), plus ours.
+ */
+static Numeric
+commit_figure(SharedAccount *acc, TransactionId me)
+{
+	Numeric		figure = shared_get(&acc->exposure);
+
+	for (int i = 0; i < SHARED_SLOTS; i++)
+	{
+		SharedSlot *s = &acc->slots[i];
+
+		if (TransactionIdIsValid(s->xid) &&
+			(s->xid == me || s->committing || TransactionIdDidCommit(s->xid)))
+			figure = credit_numeric_add(figure, shared_get(&s->pending));
+	}
+	return figure;
+}
+
+static Numeric
+commit_figure_of(void *arg)
+{
+	SharedAccount *acc = (SharedAccount *) arg;
+	Numeric		figure;
+
+	LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+	figure = commit_figure(acc, GetTopTransactionId());
+	figure = DatumGetNumeric(datumCopy(NumericGetDatum(figure), false, -1));
+	LWLockRelease(&acc->lock);
+	return figure;
+}
+
+static int
+by_key(const void *a, const void *b)
+{
+	return strcmp((*(SharedAccount *const *) a)->tag.key, (*(SharedAccount *const *) b)->tag.key);
+}
+
+/*
+ * Pre-commit: keep the status column of the account rows current, as the
+ * row-locked ledger does on every change, without writing a row per
+ * order.  This transaction's slots are marked as committing, so later
+ * commits count them; where the status the rule derives from the exposure
+ * at commit differs from the stored one, the row gets that exposure and
+ * status and the change is recorded (credit.status_changes, NOTIFY), in
+ * this transaction.  One status writer per account at a time: a later one
+ * waits for the earlier's commit and counts it.  A row locked by a
+ * transaction writing the account itself is left to that write (its
+ * trigger derives the status from the ledger's figure).
+ */
+static void
+store_statuses(void)
+{
+	TransactionId me = GetTopTransactionId();
+	SharedAccount **accs = palloc(sizeof(SharedAccount *) * nmine);
+	int			n = 0;
+
+	for (int i = 0; i < nmine; i++)
+	{
+		bool		seen = false;
+
+		for (int j = 0; j < n && !seen; j++)
+			seen = accs[j] == mine[i].acc;
+		if (!seen && mine[i].acc != NULL)
+			accs[n++] = mine[i].acc;
+	}
+	qsort(accs, n, sizeof(SharedAccount *), by_key);
+	for (int i = 0; i < n; i++)
+	{
+		SharedAccount *acc = accs[i];
+		SharedSlot *slot;
+		CreditAccountValues v;
+		CreditStatus status;
+		CreditStatus written;
+		bool		stored;
+
+		for (;;)
+		{
+			TransactionId writer;
+
+			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			slot = find_slot(acc, me);
+			if (slot)
+				slot->committing = true;
+			if (acc->state != SHARED_VALID)
+			{
+				LWLockRelease(&acc->lock);
+				break;
+			}
+			v.credit_limit = shared_get(&acc->credit_limit);
+			v.temp_limit = shared_get(&acc->temp_limit);
+			v.watch_ratio = shared_get(&acc->watch_ratio);
+			v.temp_from_null = acc->temp_from_null;
+			v.temp_until_null = acc->temp_until_null;
+			v.temp_from = acc->temp_from;
+			v.temp_until = acc->temp_until;
+			v.manual = (CreditStatus) acc->manual;
+			v.dunning = (CreditStatus) acc->dunning;
+			v.exposure = commit_figure(acc, me);
+			status = credit_derive_status(&v, credit_effective_limit(&v));
+			if (status == (CreditStatus) acc->stored_status && !acc->status_unknown)
+			{
+				LWLockRelease(&acc->lock);
+				break;
+			}
+			writer = acc->status_writer;
+			if (TransactionIdIsValid(writer) && writer != me &&
+				TransactionIdIsInProgress(writer))
+			{
+				LWLockRelease(&acc->lock);
+				XactLockTableWait(writer, NULL, NULL, XLTW_Update);
+				continue;
+			}
+			acc->status_writer = me;
+			LWLockRelease(&acc->lock);
+
+			/* pre-commit runs without a snapshot; recording the change needs one */
+			PushActiveSnapshot(GetTransactionSnapshot());
+			stored = credit_store_figure(acc->tag.key, commit_figure_of, acc, &written);
+			PopActiveSnapshot();
+			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			if (stored)
+			{
+				acc->stored_status = (int8) written;
+				acc->status_unknown = false;
+			}
+			else
+				acc->status_unknown = true;
+			LWLockRelease(&acc->lock);
+			break;
+		}
+	}
+	pfree(accs);
+}
+
 static void
 shared_xact_callback(XactEvent event, void *arg)
 {
@@ -337,6 +487,10 @@ shared_xact_callback(XactEvent event, void *arg)
 						 errmsg("cannot PREPARE a transaction that changed credit exposure"),
 						 errdetail("The shared-memory exposure ledger keeps the transaction's reservations in this session."),
 						 errhint("Commit it instead, or run the server without credit in shared_preload_libraries.")));
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			if (nmine > 0)
+				store_statuses();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -407,6 +561,8 @@ install_values(SharedAccount *acc, const CreditAccountValues *v)
 	acc->temp_until = v->temp_until;
 	acc->manual = (int8) v->manual;
 	acc->dunning = (int8) v->dunning;
+	acc->stored_status = (int8) v->status;
+	acc->status_unknown = false;
 }
 
 /*
@@ -518,6 +674,7 @@ credit_shared_account(const char *key)
 			acc->last_xid = InvalidTransactionId;
 			acc->next_seq = 0;
 			acc->values_stale = false;
+			acc->status_writer = InvalidTransactionId;
 			for (int i = 0; i < SHARED_SLOTS; i++)
 				acc->slots[i].xid = InvalidTransactionId;
 		}
@@ -731,6 +888,7 @@ credit_shared_reserve(CreditSharedAccount *cacc, Numeric delta, TransactionId *w
 		}
 		slot->xid = me;
 		slot->seq = acc->next_seq++;
+		slot->committing = false;
 		shared_put(&slot->pending, zero());
 	}
 	shared_put(&slot->pending, credit_numeric_add(shared_get(&slot->pending), delta));
