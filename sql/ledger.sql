@@ -13,6 +13,27 @@
 
 \echo Use "CREATE EXTENSION credit" to load this file. \quit
 
+/* every customer's exposure (own plus descendants'), as SQL over the source tables */
+CREATE FUNCTION credit.rebuilt_exposure_query()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+BEGIN
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts OPERATOR(pg_catalog.||) ' UNION ALL ' OPERATOR(pg_catalog.||)
+			credit.open_exposure_query(att);
+	END LOOP;
+	RETURN credit.rolled_up_query(parts);
+END;
+$$;
+
+COMMENT ON FUNCTION credit.rebuilt_exposure_query() IS
+'Internal: SQL giving (customer_key, exposure) for every customer with open rows and every ancestor, computed from the attached tables as credit.reconcile computes it.';
+
 /* own plus descendants' exposure of one account, from the source tables */
 CREATE FUNCTION credit.rebuild_exposure(customer_key text)
 RETURNS numeric
@@ -20,24 +41,36 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	att		credit.attachments;
-	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
 	total	numeric;
 BEGIN
-	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
-		parts := parts OPERATOR(pg_catalog.||) ' UNION ALL ' OPERATOR(pg_catalog.||)
-			credit.open_exposure_query(att);
-	END LOOP;
 	EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.sum(r.exposure), 0) FROM (%s) r '
 							  'WHERE r.customer_key OPERATOR(pg_catalog.=) $1',
-							  credit.rolled_up_query(parts))
+							  credit.rebuilt_exposure_query())
 	INTO total USING customer_key;
 	RETURN total;
 END;
 $$;
 
 COMMENT ON FUNCTION credit.rebuild_exposure(text) IS
-'Internal: an account''s exposure (its own and its descendants'') computed from the attached tables, as credit.reconcile computes it; the shared-memory ledger loads an entry with it.';
+'Internal: an account''s exposure (its own and its descendants'') computed from the attached tables, as credit.reconcile computes it; the shared-memory ledger loads an entry for an account created since its first use with it.';
+
+/* every account's exposure from the source tables, in one pass */
+CREATE FUNCTION credit.rebuild_exposures(OUT customer_key text, OUT exposure numeric)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'SELECT a.customer_key::pg_catalog.text, COALESCE(r.exposure, 0) '
+		'FROM credit.accounts a LEFT JOIN (%s) r '
+		'ON r.customer_key OPERATOR(pg_catalog.=) a.customer_key',
+		credit.rebuilt_exposure_query());
+END;
+$$;
+
+COMMENT ON FUNCTION credit.rebuild_exposures() IS
+'Internal: every account''s exposure (its own and its descendants'') computed from the attached tables in one pass; the shared-memory ledger loads a database''s entries with it on their first use since the server started.';
 
 CREATE FUNCTION credit.ledger_backend(customer_key text)
 RETURNS text

@@ -48,6 +48,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -124,10 +125,20 @@ typedef struct SharedAccount
 	SharedSlot	slots[SHARED_SLOTS];
 } SharedAccount;
 
+#define SHARED_DATABASES 64		/* databases loaded in one pass; others per account */
+
+typedef struct SharedDatabase
+{
+	Oid			dboid;			/* InvalidOid: free */
+	TransactionId loader;		/* the transaction loading it */
+	bool		loaded;
+} SharedDatabase;
+
 typedef struct SharedLedger
 {
-	LWLock	   *map_lock;
+	LWLock	   *map_lock;		/* the hash table and dbs[] */
 	int			tranche;
+	SharedDatabase dbs[SHARED_DATABASES];
 } SharedLedger;
 
 /* a reservation of this backend: undone by subtransaction abort */
@@ -149,6 +160,8 @@ static LocalReservation *mine = NULL;
 static int	nmine = 0;
 static int	maxmine = 0;
 static SharedAccount *loading = NULL;	/* the entry this backend is loading */
+static bool database_loaded = false;	/* this database's entries are loaded */
+static bool loading_database = false;
 
 static void store_statuses(void);
 static void shared_xact_callback(XactEvent event, void *arg);
@@ -215,6 +228,7 @@ shared_startup(void)
 	{
 		ledger->map_lock = &(GetNamedLWLockTranche("credit shared ledger"))->lock;
 		ledger->tranche = LWLockNewTrancheId();
+		memset(ledger->dbs, 0, sizeof(ledger->dbs));
 	}
 	info.keysize = sizeof(SharedTag);
 	info.entrysize = sizeof(SharedAccount);
@@ -639,6 +653,216 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 	return found;
 }
 
+/* a new entry's bookkeeping (map lock held) */
+static void
+init_entry(SharedAccount *acc, SharedState state)
+{
+	LWLockInitialize(&acc->lock, ledger->tranche);
+	acc->state = state;
+	acc->loader = InvalidTransactionId;
+	acc->changer = InvalidTransactionId;
+	acc->last_xid = InvalidTransactionId;
+	acc->next_seq = 0;
+	acc->values_stale = false;
+	acc->status_writer = InvalidTransactionId;
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		acc->slots[i].xid = InvalidTransactionId;
+}
+
+static bool
+numeric_fits(Numeric n)
+{
+	return VARSIZE(n) <= SHARED_NUMLEN;
+}
+
+/*
+ * Load every account of this database in one pass over the source tables
+ * (credit.rebuild_exposures), in a snapshot that sees others' committed
+ * rows and none of this transaction's.  The account values are reread by
+ * each entry's first order (values_stale), under the row's share lock, so
+ * a write of an account row that ran meanwhile is not missed.  Accounts
+ * that do not fit are served by row locks until the next restart; their
+ * stored exposure, which the shared ledger may have served in an earlier
+ * run of the server, is set to the rebuilt figure.  Returns false (the
+ * database stays unloaded) when that repair is impossible: a read-only
+ * transaction.
+ */
+static bool
+load_all(void)
+{
+	static SPIPlanPtr plan = NULL;
+	Snapshot	snapshot;
+	int			rc;
+	uint64		nrows;
+	List	   *overflow = NIL;
+	bool		done = true;
+	CreditUserSave save;
+
+	credit_become_owner(&save);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("SELECT a.*, r.exposure FROM credit.accounts a"
+						   " JOIN credit.rebuild_exposures() r"
+						   " ON r.customer_key OPERATOR(pg_catalog.=) a.customer_key",
+						   0, NULL);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot->curcid = FirstCommandId;
+	rc = SPI_execute_snapshot(plan, NULL, NULL, snapshot, InvalidSnapshot, true, false, 0);
+	UnregisterSnapshot(snapshot);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "rebuilding credit exposure failed: %s", SPI_result_code_string(rc));
+	nrows = SPI_processed;
+
+	LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, Anum_accounts_customer_key,
+															&isnull));
+		Numeric		exposure = DatumGetNumeric(SPI_getbinval(tup, desc, desc->natts, &isnull));
+		CreditAccountValues v;
+		SharedTag	tag;
+		SharedAccount *acc = NULL;
+		bool		found;
+
+		if (strlen(key) >= SHARED_KEYLEN)
+			continue;			/* always the row path's */
+		credit_account_values(tup, desc, &v);
+		make_tag(&tag, key);
+		if (numeric_fits(exposure) && numeric_fits(v.credit_limit) &&
+			numeric_fits(v.temp_limit) && numeric_fits(v.watch_ratio))
+			acc = hash_search(accounts, &tag, HASH_ENTER_NULL, &found);
+		if (acc == NULL)
+		{
+			overflow = lappend(overflow, list_make2(key, exposure));
+			continue;
+		}
+		if (found)
+			continue;
+		init_entry(acc, SHARED_VALID);
+		shared_put(&acc->exposure, exposure);
+		install_values(acc, &v);
+		acc->values_stale = true;
+	}
+	LWLockRelease(ledger->map_lock);
+
+	if (overflow != NIL)
+	{
+		ListCell   *lc;
+
+		ereport(WARNING,
+				(errmsg("the shared-memory exposure ledger holds %llu of the %llu accounts of database \"%s\"",
+						(unsigned long long) (nrows - list_length(overflow)),
+						(unsigned long long) nrows, get_database_name(MyDatabaseId)),
+				 errdetail("The other accounts are served by row locks until the server restarts."),
+				 errhint("Raise credit.shared_ledger_accounts (needs a restart).")));
+		if (XactReadOnly)
+			done = false;
+		else
+			foreach(lc, overflow)
+			{
+				List	   *item = lfirst(lc);
+				Oid			types[2] = {TEXTOID, NUMERICOID};
+				Datum		args[2] = {CStringGetTextDatum(linitial(item)),
+				NumericGetDatum(lsecond(item))};
+
+				rc = SPI_execute_with_args("UPDATE credit.accounts a SET exposure = $2"
+										   " WHERE a.customer_key OPERATOR(pg_catalog.=) $1"
+										   " AND a.exposure OPERATOR(pg_catalog.<>) $2",
+										   2, types, args, NULL, false, 0);
+				if (rc != SPI_OK_UPDATE)
+					elog(ERROR, "repairing credit exposure failed: %s", SPI_result_code_string(rc));
+			}
+	}
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
+	return done;
+}
+
+/*
+ * This database's entries, loaded in one pass on the first use since the
+ * server started (other users wait for the loader).  Returns true when
+ * they are: an account without an entry is then one created since, or one
+ * the table had no room for.  False (more databases than dbs[] holds, a
+ * read-only loader that could not finish): entries are loaded one by one.
+ */
+static bool
+load_database(void)
+{
+	if (database_loaded)
+		return true;
+	if (loading_database)
+		return false;
+	for (;;)
+	{
+		SharedDatabase *db = NULL;
+		TransactionId me = GetTopTransactionIdIfAny();
+		bool		ok;
+
+		LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
+		for (int i = 0; i < SHARED_DATABASES && db == NULL; i++)
+			if (ledger->dbs[i].dboid == MyDatabaseId)
+				db = &ledger->dbs[i];
+		for (int i = 0; i < SHARED_DATABASES && db == NULL; i++)
+			if (!OidIsValid(ledger->dbs[i].dboid))
+			{
+				db = &ledger->dbs[i];
+				db->dboid = MyDatabaseId;
+				db->loader = InvalidTransactionId;
+				db->loaded = false;
+			}
+		if (db == NULL || db->loaded)
+		{
+			LWLockRelease(ledger->map_lock);
+			database_loaded = db != NULL;
+			return database_loaded;
+		}
+		if (TransactionIdIsValid(db->loader) && db->loader != me &&
+			TransactionIdIsInProgress(db->loader))
+		{
+			LWLockRelease(ledger->map_lock);
+			pg_usleep(1000L);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		if (!TransactionIdIsValid(me))
+		{
+			/* a transaction id identifies the loader to the waiters */
+			LWLockRelease(ledger->map_lock);
+			(void) GetTopTransactionId();
+			continue;
+		}
+		db->loader = me;
+		LWLockRelease(ledger->map_lock);
+
+		loading_database = true;
+		PG_TRY();
+		{
+			ok = load_all();
+		}
+		PG_FINALLY();
+		{
+			loading_database = false;
+		}
+		PG_END_TRY();
+
+		LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
+		db->loaded = ok;
+		db->loader = InvalidTransactionId;
+		LWLockRelease(ledger->map_lock);
+		database_loaded = ok;
+		return ok;
+	}
+}
+
 /*
  * The entry of key, loaded if this is its first use; NULL when the row
  * path serves it (no shared ledger, key too long, table full).
@@ -652,6 +876,7 @@ credit_shared_account(const char *key)
 
 	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
 		return NULL;
+	(void) load_database();
 	make_tag(&tag, key);
 	LWLockAcquire(ledger->map_lock, LW_SHARED);
 	acc = hash_search(accounts, &tag, HASH_FIND, NULL);
@@ -666,18 +891,7 @@ credit_shared_account(const char *key)
 			return NULL;
 		}
 		if (!found)
-		{
-			LWLockInitialize(&acc->lock, ledger->tranche);
-			acc->state = SHARED_LOADING;
-			acc->loader = InvalidTransactionId;
-			acc->changer = InvalidTransactionId;
-			acc->last_xid = InvalidTransactionId;
-			acc->next_seq = 0;
-			acc->values_stale = false;
-			acc->status_writer = InvalidTransactionId;
-			for (int i = 0; i < SHARED_SLOTS; i++)
-				acc->slots[i].xid = InvalidTransactionId;
-		}
+			init_entry(acc, SHARED_LOADING);
 		LWLockRelease(ledger->map_lock);
 	}
 
@@ -920,6 +1134,8 @@ credit_shared_account_changing(const char *key)
 
 	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
 		return NULL;
+	/* the figure of an account not loaded yet is in the source tables */
+	(void) load_database();
 	/* no entry: nothing reserved; a later load reads the row (waiting for us) */
 	make_tag(&tag, key);
 	LWLockAcquire(ledger->map_lock, LW_SHARED);
@@ -957,15 +1173,32 @@ credit_shared_account_changing(const char *key)
 
 /*
  * The exposure of key as this transaction sees it (committed, plus its own
- * pending changes), or NULL when the row path serves it.
+ * pending changes), or NULL when the stored column holds it: the row path
+ * serves the account, or (its database loaded) it has no entry yet, being
+ * new since the load.  Reading loads no entry of its own.
  */
 Numeric
 credit_shared_exposure(const char *key)
 {
-	SharedAccount *acc = (SharedAccount *) credit_shared_account(key);
+	SharedAccount *acc;
 	TransactionId me;
 	Numeric		figure;
 
+	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
+		return NULL;
+	if (load_database())
+	{
+		SharedTag	tag;
+
+		make_tag(&tag, key);
+		LWLockAcquire(ledger->map_lock, LW_SHARED);
+		acc = hash_search(accounts, &tag, HASH_FIND, NULL);
+		LWLockRelease(ledger->map_lock);
+		if (acc == NULL || acc->state != SHARED_VALID)
+			return NULL;
+	}
+	else
+		acc = (SharedAccount *) credit_shared_account(key);
 	if (acc == NULL)
 		return NULL;
 	me = GetTopTransactionIdIfAny();
