@@ -319,20 +319,21 @@ BEGIN
 	 */
 	RETURN QUERY EXECUTE pg_catalog.format(
 		'WITH c AS (%s) '
-		'SELECT a.customer_key::pg_catalog.text, x.before, a.exposure, c.exposure, x.lim, x.watch, '
+		'SELECT a.customer_key::pg_catalog.text, x.before, l.exposure, c.exposure, x.lim, x.watch, '
 		'CASE WHEN x.watch_after AND NOT x.watch_before THEN ''over'' '
 		'WHEN x.watch_before AND NOT x.watch_after THEN ''under'' END, '
 		'CASE WHEN x.over_after AND NOT x.over_before THEN ''over'' '
 		'WHEN x.over_before AND NOT x.over_after THEN ''under'' END '
 		'FROM c JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) c.customer_key '
-		'CROSS JOIN LATERAL (SELECT (a.exposure OPERATOR(pg_catalog.-) c.exposure) AS before, '
+		'CROSS JOIN LATERAL (SELECT credit.live_exposure(a.customer_key, a.exposure) AS exposure) l '
+		'CROSS JOIN LATERAL (SELECT (l.exposure OPERATOR(pg_catalog.-) c.exposure) AS before, '
 		'  credit.effective_limit(a) AS lim, '
 		'  (a.watch_ratio OPERATOR(pg_catalog.*) credit.effective_limit(a)) AS watch) y '
 		'CROSS JOIN LATERAL (SELECT y.before, y.lim, y.watch, '
 		'  (y.before OPERATOR(pg_catalog.>) 0 AND (y.before OPERATOR(pg_catalog.>=) y.watch)) AS watch_before, '
-		'  (a.exposure OPERATOR(pg_catalog.>) 0 AND (a.exposure OPERATOR(pg_catalog.>=) y.watch)) AS watch_after, '
+		'  (l.exposure OPERATOR(pg_catalog.>) 0 AND (l.exposure OPERATOR(pg_catalog.>=) y.watch)) AS watch_after, '
 		'  (y.before OPERATOR(pg_catalog.>) y.lim) AS over_before, '
-		'  (a.exposure OPERATOR(pg_catalog.>) y.lim) AS over_after) x '
+		'  (l.exposure OPERATOR(pg_catalog.>) y.lim) AS over_after) x '
 		'WHERE c.exposure OPERATOR(pg_catalog.<>) 0 ORDER BY 1',
 		credit.rolled_up_query(pg_catalog.format(
 			'SELECT r.customer_key, r.change AS exposure FROM credit.revaluation_lines r '

@@ -195,7 +195,8 @@ BEGIN
 	SELECT * INTO h FROM credit.held_orders x WHERE x.application_id OPERATOR(pg_catalog.=) $1;
 	SELECT * INTO acct FROM credit.accounts x
 	 WHERE x.customer_key OPERATOR(pg_catalog.=) h.customer_key;
-	over := LEAST(h.amount, GREATEST(acct.exposure OPERATOR(pg_catalog.-) credit.effective_limit(acct), 0));
+	over := LEAST(h.amount, GREATEST(credit.live_exposure(acct.customer_key, acct.exposure)
+									 OPERATOR(pg_catalog.-) credit.effective_limit(acct), 0));
 	UPDATE credit.held_orders x
 	   SET state = 'released', decided_at = pg_catalog.now(), overrun = over,
 		   changed_by = credit.caller()
@@ -337,10 +338,11 @@ BEGIN
 	INSERT INTO credit.overlimit_warnings (orders, order_key, customer_key, amount, refusal_code,
 										   refusal_message, exposure_after, effective_limit,
 										   changed_by)
-	VALUES ($1, $2, $3, $4, $5, $6, acct.exposure, credit.effective_limit(acct), $7);
+	VALUES ($1, $2, $3, $4, $5, $6, credit.live_exposure(acct.customer_key, acct.exposure),
+			credit.effective_limit(acct), $7);
 	PERFORM pg_catalog.pg_notify('credit_events', pg_catalog.json_build_object(
 		'event', 'order_over_limit', 'customer_key', $3, 'orders', $1::text, 'order_key', $2,
-		'amount', $4, 'exposure', acct.exposure,
+		'amount', $4, 'exposure', credit.live_exposure(acct.customer_key, acct.exposure),
 		'effective_limit', credit.effective_limit(acct), 'reason', $5)::text);
 END;
 $$;

@@ -287,7 +287,7 @@ BEGIN
 				   OPERATOR(pg_catalog./) (c.window_sales OPERATOR(pg_catalog./) window_months), 4)
 		   END,
 		   /* credit.effective_limit(a), spelled out: a call per account costs more than the rest */
-		   pg_catalog.round(a.exposure OPERATOR(pg_catalog./)
+		   pg_catalog.round(credit.live_exposure(a.customer_key, a.exposure) OPERATOR(pg_catalog./)
 							NULLIF(a.credit_limit OPERATOR(pg_catalog.+)
 								   CASE WHEN a.temp_limit OPERATOR(pg_catalog.>) 0
 											 AND (a.temp_limit_from IS NULL

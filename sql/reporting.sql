@@ -141,14 +141,15 @@ BEGIN
 		 WHERE h.snapshot_on OPERATOR(pg_catalog.>) (as_of OPERATOR(pg_catalog.-) 30)
 		   AND h.snapshot_on OPERATOR(pg_catalog.<) as_of
 		UNION ALL
-		SELECT a.customer_key, 0::float8, a.exposure::float8
+		SELECT a.customer_key, 0::float8, credit.live_exposure(a.customer_key, a.exposure)::float8
 		  FROM credit.accounts a
 	), trend AS (
 		SELECT p.customer_key, pg_catalog.count(*) AS n, pg_catalog.regr_slope(p.y, p.x) AS slope
 		  FROM points p
 		 GROUP BY p.customer_key
 	)
-	SELECT as_of, a.customer_key, a.currency, a.exposure, credit.effective_limit(a), a.status,
+	SELECT as_of, a.customer_key, a.currency, credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a),
+		   a.status,
 		   t.n, t.slope::numeric
 	  FROM credit.accounts a
 	  LEFT JOIN trend t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key;
@@ -225,9 +226,11 @@ COMMENT ON AGGREGATE credit.sum_on_last(date, numeric) IS
  */
 CREATE VIEW credit.own_exposure WITH (security_invoker = true) AS
 SELECT a.customer_key,
-	   a.exposure OPERATOR(pg_catalog.-) COALESCE(ch.exposure, 0) AS own_exposure
+	   credit.live_exposure(a.customer_key, a.exposure) OPERATOR(pg_catalog.-) COALESCE(ch.exposure, 0)
+		   AS own_exposure
   FROM credit.accounts a
-  LEFT JOIN (SELECT c.parent_key, pg_catalog.sum(c.exposure) AS exposure
+  LEFT JOIN (SELECT c.parent_key,
+					pg_catalog.sum(credit.live_exposure(c.customer_key, c.exposure)) AS exposure
 			   FROM credit.accounts c
 			  WHERE c.parent_key IS NOT NULL
 			  GROUP BY c.parent_key) ch
@@ -478,7 +481,7 @@ SELECT pg_catalog.row_number() OVER (PARTITION BY o.currency
 	   o.disputed_amount,
 	   o.max_dunning_level,
 	   a.status,
-	   a.exposure,
+	   credit.live_exposure(a.customer_key, a.exposure) AS exposure,
 	   g.grade
   FROM o
   JOIN credit.accounts a ON a.customer_key OPERATOR(pg_catalog.=) o.customer_key
@@ -757,7 +760,7 @@ WITH trend AS (
 			 WHERE l.snapshot_on OPERATOR(pg_catalog.<=) CURRENT_DATE)
 ), u AS (
 	SELECT a.customer_key, a.customer_name, a.owner, a.region, a.currency, a.status,
-		   a.watch_ratio, a.exposure, cg.grade,
+		   a.watch_ratio, credit.live_exposure(a.customer_key, a.exposure) AS exposure, cg.grade,
 		   el.effective_limit,
 		   t.snapshot_on AS trend_as_of,
 		   t.trend_days,
@@ -952,9 +955,9 @@ SELECT a.customer_key,
 	   a.credit_limit,
 	   el.effective_limit OPERATOR(pg_catalog.-) a.credit_limit AS temp_limit_in_force,
 	   el.effective_limit,
-	   a.exposure,
-	   el.effective_limit OPERATOR(pg_catalog.-) a.exposure AS available,
-	   pg_catalog.round(a.exposure OPERATOR(pg_catalog./) NULLIF(el.effective_limit, 0), 4)
+	   lx.exposure,
+	   el.effective_limit OPERATOR(pg_catalog.-) lx.exposure AS available,
+	   pg_catalog.round(lx.exposure OPERATOR(pg_catalog./) NULLIF(el.effective_limit, 0), 4)
 		   AS utilization,
 	   COALESCE(r.open_items, 0) AS open_items,
 	   COALESCE(r.open_amount, 0) AS open_amount,
@@ -980,6 +983,7 @@ SELECT a.customer_key,
 	   COALESCE(ap.n, 0) AS open_applications
   FROM credit.accounts a
  CROSS JOIN LATERAL (SELECT credit.effective_limit(a) AS effective_limit OFFSET 0) el
+ CROSS JOIN LATERAL (SELECT credit.live_exposure(a.customer_key, a.exposure) AS exposure OFFSET 0) lx
   LEFT JOIN credit.profiles pr ON pr.customer_key OPERATOR(pg_catalog.=) a.customer_key
   LEFT JOIN recv r ON r.customer_key OPERATOR(pg_catalog.=) a.customer_key
   LEFT JOIN credit.customer_grades g ON g.customer_key OPERATOR(pg_catalog.=) a.customer_key

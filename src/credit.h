@@ -171,7 +171,8 @@ extern void credit_shared_end(CreditSharedAccount *acc);
 extern Numeric credit_shared_account_changing(const char *key);
 extern Numeric credit_shared_exposure(const char *key);
 
-/* exposure.c: the shared ledger's write of an account row at commit */
+/* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */
+extern Oid	credit_accounts_oid(void);
 extern bool credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 								CreditStatus *written);
 

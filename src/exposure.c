@@ -105,6 +105,14 @@ lookup_accounts(void)
 	accounts_pkey = pkey;
 }
 
+/* the OID of credit.accounts (cached) */
+Oid
+credit_accounts_oid(void)
+{
+	lookup_accounts();
+	return accounts_relid;
+}
+
 /* the table's shape must match the attribute numbers in credit.h */
 static void
 check_accounts_shape(TupleDesc desc)

@@ -122,6 +122,13 @@ credit_move_account(PG_FUNCTION_ARGS)
 											 1, &isnull));
 	exposure = DatumGetNumericCopy(NumericGetDatum(exposure));
 	{
+		/* the shared-memory ledger's figure (every order that counts in it has ended) */
+		Numeric		live = credit_shared_exposure(customer);
+
+		if (live)
+			exposure = live;
+	}
+	{
 		Datum		p = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 
 		if (!isnull)

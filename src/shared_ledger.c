@@ -65,6 +65,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "credit.h"
 
@@ -81,6 +82,7 @@ typedef union SharedNumeric
 typedef struct SharedTag
 {
 	Oid			dboid;
+	Oid			relid;			/* credit.accounts: a new one after DROP EXTENSION */
 	char		key[SHARED_KEYLEN];
 } SharedTag;
 
@@ -130,6 +132,7 @@ typedef struct SharedAccount
 typedef struct SharedDatabase
 {
 	Oid			dboid;			/* InvalidOid: free */
+	Oid			relid;			/* its credit.accounts */
 	TransactionId loader;		/* the transaction loading it */
 	bool		loaded;
 } SharedDatabase;
@@ -160,7 +163,7 @@ static LocalReservation *mine = NULL;
 static int	nmine = 0;
 static int	maxmine = 0;
 static SharedAccount *loading = NULL;	/* the entry this backend is loading */
-static bool database_loaded = false;	/* this database's entries are loaded */
+static Oid	database_loaded = InvalidOid;	/* the credit.accounts whose entries are loaded */
 static bool loading_database = false;
 
 static void store_statuses(void);
@@ -559,6 +562,7 @@ make_tag(SharedTag *tag, const char *key)
 {
 	memset(tag, 0, sizeof(SharedTag));
 	tag->dboid = MyDatabaseId;
+	tag->relid = credit_accounts_oid();
 	strlcpy(tag->key, key, SHARED_KEYLEN);
 }
 
@@ -669,6 +673,48 @@ init_entry(SharedAccount *acc, SharedState state)
 		acc->slots[i].xid = InvalidTransactionId;
 }
 
+/*
+ * Remove the entries nobody can use any more: those of an earlier
+ * instance of the extension in this database (dropped and created again:
+ * its credit.accounts had another OID) and those of dropped databases.
+ * Nobody holds them: DROP EXTENSION and DROP DATABASE waited for every
+ * transaction that did.
+ */
+static void
+forget_dead_entries(void)
+{
+	Oid			relid = credit_accounts_oid();
+	Oid			dead[SHARED_DATABASES];
+	int			ndead = 0;
+	HASH_SEQ_STATUS status;
+	SharedAccount *acc;
+
+	for (int i = 0; i < SHARED_DATABASES; i++)
+	{
+		Oid			dboid = ledger->dbs[i].dboid;	/* a stale read only delays */
+
+		if (OidIsValid(dboid) && dboid != MyDatabaseId &&
+			!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid)))
+			dead[ndead++] = dboid;
+	}
+	LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, accounts);
+	while ((acc = hash_seq_search(&status)) != NULL)
+	{
+		bool		gone = acc->tag.dboid == MyDatabaseId && acc->tag.relid != relid;
+
+		for (int i = 0; i < ndead && !gone; i++)
+			gone = acc->tag.dboid == dead[i];
+		if (gone)
+			hash_search(accounts, &acc->tag, HASH_REMOVE, NULL);
+	}
+	for (int i = 0; i < SHARED_DATABASES; i++)
+		for (int j = 0; j < ndead; j++)
+			if (ledger->dbs[i].dboid == dead[j])
+				ledger->dbs[i].dboid = InvalidOid;
+	LWLockRelease(ledger->map_lock);
+}
+
 static bool
 numeric_fits(Numeric n)
 {
@@ -718,6 +764,7 @@ load_all(void)
 		elog(ERROR, "rebuilding credit exposure failed: %s", SPI_result_code_string(rc));
 	nrows = SPI_processed;
 
+	forget_dead_entries();
 	LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
 	for (uint64 i = 0; i < nrows; i++)
 	{
@@ -797,7 +844,9 @@ load_all(void)
 static bool
 load_database(void)
 {
-	if (database_loaded)
+	Oid			relid = credit_accounts_oid();
+
+	if (database_loaded == relid)
 		return true;
 	if (loading_database)
 		return false;
@@ -813,17 +862,21 @@ load_database(void)
 				db = &ledger->dbs[i];
 		for (int i = 0; i < SHARED_DATABASES && db == NULL; i++)
 			if (!OidIsValid(ledger->dbs[i].dboid))
-			{
 				db = &ledger->dbs[i];
-				db->dboid = MyDatabaseId;
-				db->loader = InvalidTransactionId;
-				db->loaded = false;
-			}
+		if (db != NULL && (db->dboid != MyDatabaseId || db->relid != relid))
+		{
+			/* a free slot, or the extension was dropped and created again */
+			db->dboid = MyDatabaseId;
+			db->relid = relid;
+			db->loader = InvalidTransactionId;
+			db->loaded = false;
+		}
 		if (db == NULL || db->loaded)
 		{
 			LWLockRelease(ledger->map_lock);
-			database_loaded = db != NULL;
-			return database_loaded;
+			if (db != NULL)
+				database_loaded = relid;
+			return db != NULL;
 		}
 		if (TransactionIdIsValid(db->loader) && db->loader != me &&
 			TransactionIdIsInProgress(db->loader))
@@ -855,10 +908,14 @@ load_database(void)
 		PG_END_TRY();
 
 		LWLockAcquire(ledger->map_lock, LW_EXCLUSIVE);
-		db->loaded = ok;
-		db->loader = InvalidTransactionId;
+		if (db->dboid == MyDatabaseId && db->relid == relid)
+		{
+			db->loaded = ok;
+			db->loader = InvalidTransactionId;
+		}
 		LWLockRelease(ledger->map_lock);
-		database_loaded = ok;
+		if (ok)
+			database_loaded = relid;
 		return ok;
 	}
 }
@@ -1259,10 +1316,12 @@ credit_shared_ledger(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
 	SharedAccount *acc;
+	Oid			relid;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (!credit_shared_enabled())
 		return (Datum) 0;
+	relid = credit_accounts_oid();
 	LWLockAcquire(ledger->map_lock, LW_SHARED);
 	hash_seq_init(&status, accounts);
 	while ((acc = hash_seq_search(&status)) != NULL)
@@ -1272,7 +1331,7 @@ credit_shared_ledger(PG_FUNCTION_ARGS)
 		Numeric		pending = zero();
 		int			npending = 0;
 
-		if (acc->tag.dboid != MyDatabaseId)
+		if (acc->tag.dboid != MyDatabaseId || acc->tag.relid != relid)
 			continue;
 		LWLockAcquire(&acc->lock, LW_SHARED);
 		values[0] = CStringGetTextDatum(acc->tag.key);

@@ -156,7 +156,7 @@ SELECT p.payment_id, r.receivable_id, x.amount, p.received_on
 --   B 5,000 + 3,000 = 8,000                 (>= 0.3 x 25,000 = 7,500: watch)
 --   C 700 + 300 = 1,000                     (> its limit 0: hold)
 --   E 0, U 0 (everything paid)
-SELECT customer_key, exposure, status FROM credit.accounts ORDER BY 1;
+SELECT customer_key, exposure, status FROM credit.account_balances ORDER BY 1;
 
 --------------------------------------------------------------------------
 -- 1. Receivables health.

@@ -47,7 +47,7 @@ SELECT invoice_key, amount, due_date, open_amount FROM credit.receivables;
 SELECT try($$INSERT INTO sales.orders VALUES (1, 1001, 5000, 'open')$$) AS order_1;
 
 CREATE VIEW life AS
-SELECT a.status, a.dunning_status, a.exposure, r.dunning_level, r.dunning_repeat,
+SELECT a.status, a.dunning_status, credit.live_exposure(a.customer_key, a.exposure) AS exposure, r.dunning_level, r.dunning_repeat,
 	   r.last_dunned_on, r.next_dunning_on
   FROM credit.accounts a JOIN credit.receivables r USING (customer_key);
 
