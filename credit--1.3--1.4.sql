@@ -5,7 +5,8 @@
  * loaded in one pass (credit.rebuild_exposures), and every reader of
  * exposure (report views, snapshot_exposure, revalue, hold releases,
  * over-limit warnings, customer_metrics) reads the serving ledger's figure
- * (credit.live_exposure).
+ * (credit.live_exposure); credit.reconcile(repair => true) repairs the
+ * shared ledger's figures too (credit.adjust_shared_exposure).
  */
 
 \echo Use "ALTER EXTENSION credit UPDATE TO '1.4'" to load this file. \quit
@@ -66,6 +67,82 @@ $$;
 
 COMMENT ON FUNCTION credit.rebuild_exposures() IS
 'Internal: every account''s exposure (its own and its descendants'') computed from the attached tables in one pass; the shared-memory ledger loads a database''s entries with it on their first use since the server started.';
+
+CREATE OR REPLACE FUNCTION credit.adjust_shared_exposure(customer_keys text[], deltas numeric[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credit_adjust_shared_exposure'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.adjust_shared_exposure(text[], numeric[]) IS
+'Internal: adds each delta to the account''s figure in the shared-memory ledger alone (no check, no roll-up), as a reservation of this transaction; used by credit.reconcile(repair => true) under its locks. Returns how many accounts it served.';
+
+/* sql/attach.sql */
+CREATE OR REPLACE FUNCTION credit.reconcile(repair boolean DEFAULT false)
+RETURNS TABLE (customer_key text, stored_exposure numeric,
+			   computed_exposure numeric, difference numeric)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	att		credit.attachments;
+	parts	text := 'SELECT NULL::pg_catalog.text AS customer_key, 0::pg_catalog.numeric AS exposure WHERE false';
+	rolled	text;
+BEGIN
+	IF repair THEN
+		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
+	END IF;
+	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
+		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
+		IF repair THEN
+			EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', att.orders);
+		END IF;
+	END LOOP;
+	IF repair THEN
+		LOCK TABLE credit.accounts IN SHARE ROW EXCLUSIVE MODE;
+	END IF;
+	/* each customer's own exposure, rolled up the parent chains */
+	rolled := credit.rolled_up_query(parts);
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'WITH r AS (%s) '
+		'SELECT a.customer_key::pg_catalog.text, a.live, '
+		'COALESCE(c.exposure, 0), '
+		'a.live OPERATOR(pg_catalog.-) COALESCE(c.exposure, 0) '
+		'FROM (SELECT x.customer_key, credit.live_exposure(x.customer_key, x.exposure) AS live '
+		'FROM credit.accounts x) a LEFT JOIN r c '
+		'ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+		'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
+		'ORDER BY 1', rolled);
+	IF repair THEN
+		/*
+		 * the shared-memory ledger's figures first (a reservation of this
+		 * transaction: undone if it aborts); the UPDATE below then stores
+		 * the figure in every row whose column differs
+		 */
+		EXECUTE pg_catalog.format(
+			'WITH r AS (%s) '
+			'SELECT credit.adjust_shared_exposure('
+			'COALESCE(pg_catalog.array_agg(a.customer_key), ''{}''), '
+			'COALESCE(pg_catalog.array_agg(COALESCE(c.exposure, 0) OPERATOR(pg_catalog.-) a.live), ''{}'')) '
+			'FROM (SELECT x.customer_key::pg_catalog.text AS customer_key, '
+			'credit.live_exposure(x.customer_key, x.exposure) AS live FROM credit.accounts x) a '
+			'LEFT JOIN r c ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+			'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
+			rolled);
+		EXECUTE pg_catalog.format(
+			'WITH r AS (%s) '
+			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
+			'FROM credit.accounts a2 LEFT JOIN r c '
+			'ON c.customer_key OPERATOR(pg_catalog.=) a2.customer_key '
+			'WHERE a2.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+			'AND a.exposure OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
+			rolled);
+	END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION credit.reconcile(boolean) IS
+'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose figure (the serving ledger''s, credit.live_exposure) differs; with repair => true, lock the tables and correct them (the shared-memory ledger''s figure and the stored column).';
 
 /* sql/currency.sql */
 CREATE OR REPLACE FUNCTION credit.revalue(as_of date)
@@ -631,4 +708,5 @@ SELECT a.customer_key,
   LEFT JOIN apps ap ON ap.customer_key OPERATOR(pg_catalog.=) a.customer_key;
 
 /* sql/roles.sql: the new internal functions, like every function, not for PUBLIC */
-REVOKE ALL ON FUNCTION credit.rebuilt_exposure_query(), credit.rebuild_exposures() FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit.rebuilt_exposure_query(), credit.rebuild_exposures(),
+	credit.adjust_shared_exposure(text[], numeric[]) FROM PUBLIC;

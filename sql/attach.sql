@@ -544,12 +544,6 @@ DECLARE
 BEGIN
 	IF repair THEN
 		PERFORM credit.require_read_committed('credit.reconcile(repair => true)');
-		IF pg_catalog.current_setting('credit.shared_ledger_accounts', true) IS NOT NULL
-		   AND pg_catalog.current_setting('credit.shared_ledger_accounts', true) OPERATOR(pg_catalog.<>) '0' THEN
-			RAISE EXCEPTION 'credit.reconcile(repair => true) is not supported under the shared-memory ledger yet'
-				USING ERRCODE = '0A000',
-					  HINT = 'A restart rebuilds every account from the attached tables on its first use.';
-		END IF;
 	END IF;
 	FOR att IN SELECT * FROM credit.attachments ORDER BY orders::oid LOOP
 		parts := parts || ' UNION ALL ' || credit.open_exposure_query(att);
@@ -573,6 +567,21 @@ BEGIN
 		'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0) '
 		'ORDER BY 1', rolled);
 	IF repair THEN
+		/*
+		 * the shared-memory ledger's figures first (a reservation of this
+		 * transaction: undone if it aborts); the UPDATE below then stores
+		 * the figure in every row whose column differs
+		 */
+		EXECUTE pg_catalog.format(
+			'WITH r AS (%s) '
+			'SELECT credit.adjust_shared_exposure('
+			'COALESCE(pg_catalog.array_agg(a.customer_key), ''{}''), '
+			'COALESCE(pg_catalog.array_agg(COALESCE(c.exposure, 0) OPERATOR(pg_catalog.-) a.live), ''{}'')) '
+			'FROM (SELECT x.customer_key::pg_catalog.text AS customer_key, '
+			'credit.live_exposure(x.customer_key, x.exposure) AS live FROM credit.accounts x) a '
+			'LEFT JOIN r c ON c.customer_key OPERATOR(pg_catalog.=) a.customer_key '
+			'WHERE a.live OPERATOR(pg_catalog.<>) COALESCE(c.exposure, 0)',
+			rolled);
 		EXECUTE pg_catalog.format(
 			'WITH r AS (%s) '
 			'UPDATE credit.accounts a SET exposure = COALESCE(c.exposure, 0) '
@@ -586,7 +595,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION credit.reconcile(boolean) IS
-'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose stored figure differs; with repair => true, lock the tables and correct them.';
+'Recompute exposure from the attached tables (each customer''s own, rolled up to its ancestors) and return the accounts whose figure (the serving ledger''s, credit.live_exposure) differs; with repair => true, lock the tables and correct them (the shared-memory ledger''s figure and the stored column).';
 
 /*
  * a dropped attached table leaves no metadata behind; SECURITY DEFINER:

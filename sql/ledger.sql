@@ -92,6 +92,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credit.shared_ledger() IS
 'The shared-memory ledger''s entries of this database: committed exposure and pending reservations (empty without the preload).';
 
+CREATE FUNCTION credit.adjust_shared_exposure(customer_keys text[], deltas numeric[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credit_adjust_shared_exposure'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.adjust_shared_exposure(text[], numeric[]) IS
+'Internal: adds each delta to the account''s figure in the shared-memory ledger alone (no check, no roll-up), as a reservation of this transaction; used by credit.reconcile(repair => true) under its locks. Returns how many accounts it served.';
+
 CREATE FUNCTION credit.accounts_ledger_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credit_accounts_ledger_trigger'

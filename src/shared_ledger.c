@@ -48,6 +48,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -1267,6 +1268,76 @@ credit_shared_exposure(const char *key)
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
 	LWLockRelease(&acc->lock);
 	return figure;
+}
+
+/*
+ * credit.adjust_shared_exposure(customer_keys, deltas): add each delta to
+ * the account's exposure in the shared-memory ledger only (no limit check,
+ * no roll-up: each figure is the account's own plus its descendants'), as
+ * a reservation of this transaction, so it counts at commit and vanishes
+ * at abort.  For credit.reconcile(repair => true), which holds locks that
+ * keep every other order out; returns how many were applied (accounts the
+ * row path serves are repaired in their row).
+ */
+PG_FUNCTION_INFO_V1(credit_adjust_shared_exposure);
+
+Datum
+credit_adjust_shared_exposure(PG_FUNCTION_ARGS)
+{
+	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *deltas = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *kd,
+			   *dd;
+	bool	   *kn,
+			   *dn;
+	int			nk,
+				nd;
+	int32		applied = 0;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
+	deconstruct_array(deltas, NUMERICOID, -1, false, TYPALIGN_INT, &dd, &dn, &nd);
+	if (nk != nd)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("credit.adjust_shared_exposure needs as many deltas as customers")));
+	for (int i = 0; i < nk; i++)
+	{
+		char	   *key;
+		CreditSharedAccount *acc;
+
+		if (kn[i] || dn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("credit.adjust_shared_exposure: customers and deltas must not be null")));
+		key = TextDatumGetCString(kd[i]);
+		acc = credit_shared_account(key);
+		if (acc == NULL)
+			continue;
+		for (;;)
+		{
+			CreditAccountValues v;
+			TransactionId wait_for = InvalidTransactionId;
+			CreditSharedResult r = credit_shared_begin(acc, key, &v, &wait_for);
+
+			if (r == CREDIT_SHARED_WAIT)
+			{
+				XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+				continue;
+			}
+			if (r == CREDIT_SHARED_LOCKED)
+			{
+				if (!credit_shared_reserve(acc, DatumGetNumeric(dd[i]), &wait_for))
+				{
+					XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+					continue;
+				}
+				credit_shared_end(acc);
+				applied++;
+			}
+			break;				/* no row, or 40001 at REPEATABLE READ: the caller refuses both */
+		}
+	}
+	PG_RETURN_INT32(applied);
 }
 
 /*
