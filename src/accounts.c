@@ -323,11 +323,15 @@ check_key_change(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 														  desc, &isnull));
 	char	   *newkey = TextDatumGetCString(heap_getattr(newtuple, Anum_accounts_customer_key,
 														  desc, &isnull));
-	Numeric		exposure = DatumGetNumeric(heap_getattr(oldtuple, Anum_accounts_exposure,
-														desc, &isnull));
+	Numeric		exposure;
 
-	if (strcmp(oldkey, newkey) != 0 &&
-		credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)
+	if (strcmp(oldkey, newkey) == 0)
+		return;
+	/* the serving ledger's figure: the shared-memory ledger's, or the stored one */
+	exposure = credit_shared_exposure(oldkey);
+	if (exposure == NULL)
+		exposure = DatumGetNumeric(heap_getattr(oldtuple, Anum_accounts_exposure, desc, &isnull));
+	if (credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot change the key of customer \"%s\" while it has exposure", oldkey),

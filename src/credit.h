@@ -168,6 +168,8 @@ extern TransactionId credit_shared_other_pending(CreditSharedAccount *acc);
 extern bool credit_shared_reserve(CreditSharedAccount *acc, Numeric delta,
 								  TransactionId *wait_for);
 extern void credit_shared_end(CreditSharedAccount *acc);
+extern void credit_shared_take_back(CreditSharedAccount *acc, Numeric delta);
+extern bool credit_shared_wait_usable(TransactionId xid);
 extern Numeric credit_shared_account_changing(const char *key);
 extern Numeric credit_shared_exposure(const char *key);
 

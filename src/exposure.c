@@ -484,59 +484,80 @@ done:
 /*
  * Apply one change to an account the shared-memory ledger serves: a
  * reservation under the entry's lock (see shared_ledger.c), decided with
- * the same rules and messages as the row path.  An increase that fits only
- * if other transactions' pending changes end otherwise waits for them.
+ * the same rules and messages as the row path.  Returns a transaction to
+ * wait for before trying again (invalid: applied): one writing the account
+ * row; at REPEATABLE READ one holding a reservation; for an increase that
+ * fits only if other transactions' pending changes end otherwise, one of
+ * them; for an unchecked increase (an approved release, attach, a
+ * revaluation) any other holder, as the row lock would queue it behind
+ * them so that what it reports counts their changes.
  */
-static void
+static TransactionId
 apply_shared(CreditSharedAccount *acc, const LedgerEntry *change, const CreditSource *source)
 {
 	bool		increase = credit_numeric_cmp(change->delta, int64_to_numeric(0)) > 0;
+	CreditAccountValues v;
+	TransactionId wait_for = InvalidTransactionId;
+	CreditSharedResult r = credit_shared_begin(acc, change->key, &v, &wait_for);
 
-	for (;;)
+	if (r == CREDIT_SHARED_WAIT)
+		return wait_for;
+	if (r == CREDIT_SHARED_GONE)
+		report_no_account(change->key, source);
+	if (r == CREDIT_SHARED_SERIALIZATION)
+		report_serialization_failure(change->key);
+	if (increase && !change->check)
 	{
-		CreditAccountValues v;
-		TransactionId wait_for = InvalidTransactionId;
-		CreditSharedResult r = credit_shared_begin(acc, change->key, &v, &wait_for);
-
-		if (r == CREDIT_SHARED_WAIT)
-		{
-			XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
-			continue;
-		}
-		if (r == CREDIT_SHARED_GONE)
-			report_no_account(change->key, source);
-		if (r == CREDIT_SHARED_SERIALIZATION)
-			report_serialization_failure(change->key);
-		if (increase && change->check &&
-			increase_refused(change, &v, credit_effective_limit(&v), source, false))
-		{
-			wait_for = credit_shared_other_pending(acc);
-			credit_shared_end(acc);
-			if (TransactionIdIsValid(wait_for))
-			{
-				XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
-				continue;
-			}
-			/* nobody else's change pending: the figure is final */
-			increase_refused(change, &v, credit_effective_limit(&v), source, true);
-		}
-		if (!credit_numeric_in_bounds(credit_numeric_add(v.exposure, change->delta)))
+		wait_for = credit_shared_other_pending(acc);
+		if (TransactionIdIsValid(wait_for))
 		{
 			credit_shared_end(acc);
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("exposure of customer \"%s\" would be out of range", change->key),
-					 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
-					 source->rel ? errtable(source->rel) : 0));
+			return wait_for;
 		}
-		if (!credit_shared_reserve(acc, change->delta, &wait_for))
-		{
-			XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
-			continue;
-		}
-		credit_shared_end(acc);
-		return;
 	}
+	if (increase && change->check &&
+		increase_refused(change, &v, credit_effective_limit(&v), source, false))
+	{
+		wait_for = credit_shared_other_pending(acc);
+		credit_shared_end(acc);
+		if (TransactionIdIsValid(wait_for))
+			return wait_for;
+		/* nobody else's change pending: the figure is final */
+		increase_refused(change, &v, credit_effective_limit(&v), source, true);
+	}
+	if (!credit_numeric_in_bounds(credit_numeric_add(v.exposure, change->delta)))
+	{
+		credit_shared_end(acc);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("exposure of customer \"%s\" would be out of range", change->key),
+				 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
+				 source->rel ? errtable(source->rel) : 0));
+	}
+	if (!credit_shared_reserve(acc, change->delta, &wait_for))
+		return wait_for;
+	credit_shared_end(acc);
+	return InvalidTransactionId;
+}
+
+/*
+ * At REPEATABLE READ the chain walk read the account rows in the
+ * transaction's snapshot; an account row written since (a move, a limit,
+ * a status) is a serialization failure, as the row path's update of it
+ * would be.
+ */
+static void
+check_row_current(Relation rel, Relation index, const LedgerEntry *change)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
+
+	latest->curcid = GetCurrentCommandId(false);
+	if (!find_account(rel, index, change->key, latest, slot) ||
+		!ItemPointerEquals(&slot->tts_tid, (ItemPointer) &change->tid))
+		report_serialization_failure(change->key);
+	UnregisterSnapshot(latest);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* the lock order: by root key, root first down the tree, then by key */
@@ -692,14 +713,48 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	n = ledger_entries(rel, index, changes, nchanges, snapshot, &entries);
-	for (int i = 0; i < n; i++)
+
+	/*
+	 * A change that must wait first takes back what this call reserved, so
+	 * it waits holding only what earlier statements hold, as it would wait
+	 * for a row lock holding none of this statement's; then it starts
+	 * again.  (Row-locked accounts, where the table was full, keep their
+	 * locks: then it waits in place.)
+	 */
+	for (int i = 0; i < n;)
 	{
 		CreditSharedAccount *acc = credit_shared_account(entries[i].key);
+		TransactionId wait_for;
 
-		if (acc)
-			apply_shared(acc, &entries[i], source);
-		else
+		if (acc == NULL)
+		{
 			apply_one(rel, index, &entries[i], snapshot, source);
+			i++;
+			continue;
+		}
+		if (IsolationUsesXactSnapshot() && entries[i].found)
+			check_row_current(rel, index, &entries[i]);
+		wait_for = apply_shared(acc, &entries[i], source);
+		if (!TransactionIdIsValid(wait_for) || !credit_shared_wait_usable(wait_for))
+		{
+			if (!TransactionIdIsValid(wait_for))
+				i++;
+			continue;
+		}
+		{
+			bool		row_locked = false;
+
+			for (int j = 0; j < i; j++)
+				row_locked |= credit_shared_account(entries[j].key) == NULL;
+			if (!row_locked)
+			{
+				for (int j = 0; j < i; j++)
+					credit_shared_take_back(credit_shared_account(entries[j].key),
+											entries[j].delta);
+				i = 0;
+			}
+		}
+		XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
 	}
 	UnregisterSnapshot(snapshot);
 	index_close(index, NoLock);

@@ -529,15 +529,17 @@ static void
 shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	int			keep = 0;
-
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	abandon_loading();
-	/* reservations made in the aborted subtransaction or its children */
+	/*
+	 * reservations made in the aborted subtransaction or its children are
+	 * taken back; their records stay (without an amount) so that the end of
+	 * the transaction still frees the slot
+	 */
 	for (int i = 0; i < nmine; i++)
 	{
-		if (mine[i].subid >= mySubid)
+		if (mine[i].subid >= mySubid && mine[i].amount != NULL)
 		{
 			SharedAccount *acc = mine[i].acc;
 			SharedSlot *slot;
@@ -549,11 +551,9 @@ shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						   credit_numeric_sub(shared_get(&slot->pending), mine[i].amount));
 			LWLockRelease(&acc->lock);
 			pfree(mine[i].amount);
+			mine[i].amount = NULL;
 		}
-		else
-			mine[keep++] = mine[i];
 	}
-	nmine = keep;
 }
 
 /* ---- entries ---- */
@@ -1133,6 +1133,7 @@ credit_shared_other_pending(CreditSharedAccount *cacc)
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
 			(own == NULL || acc->slots[i].seq < own->seq) &&
+			credit_numeric_cmp(shared_get(&acc->slots[i].pending), zero()) != 0 &&
 			TransactionIdIsInProgress(acc->slots[i].xid))
 			return acc->slots[i].xid;
 	return InvalidTransactionId;
@@ -1154,7 +1155,11 @@ credit_shared_reserve(CreditSharedAccount *cacc, Numeric delta, TransactionId *w
 		slot = find_slot(acc, InvalidTransactionId);
 		if (slot == NULL)
 		{
+			/* every slot taken: wait for a running holder (or a moment) */
 			*wait_for = acc->slots[0].xid;
+			for (int i = 0; i < SHARED_SLOTS; i++)
+				if (TransactionIdIsInProgress(acc->slots[i].xid))
+					*wait_for = acc->slots[i].xid;
 			LWLockRelease(&acc->lock);
 			return false;
 		}
@@ -1172,6 +1177,42 @@ void
 credit_shared_end(CreditSharedAccount *cacc)
 {
 	LWLockRelease(&((SharedAccount *) cacc)->lock);
+}
+
+/* take back delta from this transaction's reservation on acc */
+void
+credit_shared_take_back(CreditSharedAccount *cacc, Numeric delta)
+{
+	SharedAccount *acc = (SharedAccount *) cacc;
+	TransactionId me = GetTopTransactionId();
+	SharedSlot *slot;
+	Numeric		minus = credit_numeric_sub(zero(), delta);
+
+	LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+	slot = find_slot(acc, me);
+	if (slot == NULL)
+		elog(ERROR, "credit: no reservation to take back");
+	shared_put(&slot->pending, credit_numeric_add(shared_get(&slot->pending), minus));
+	remember(acc, me, minus);
+	/* nothing left: give the slot up, so nobody waits for this transaction here */
+	if (credit_numeric_cmp(shared_get(&slot->pending), zero()) == 0)
+		slot->xid = InvalidTransactionId;
+	LWLockRelease(&acc->lock);
+}
+
+/*
+ * Can the caller wait for xid with XactLockTableWait?  Not when it has
+ * ended (its slot not yet freed by its callbacks): then pause a moment and
+ * return false, and the caller tries again.
+ */
+bool
+credit_shared_wait_usable(TransactionId xid)
+{
+	if (TransactionIdIsInProgress(xid))
+		return true;
+	pg_usleep(1000L);
+	CHECK_FOR_INTERRUPTS();
+	return false;
 }
 
 /*
@@ -1321,14 +1362,16 @@ credit_adjust_shared_exposure(PG_FUNCTION_ARGS)
 
 			if (r == CREDIT_SHARED_WAIT)
 			{
-				XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+				if (credit_shared_wait_usable(wait_for))
+					XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
 				continue;
 			}
 			if (r == CREDIT_SHARED_LOCKED)
 			{
 				if (!credit_shared_reserve(acc, DatumGetNumeric(dd[i]), &wait_for))
 				{
-					XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
+					if (credit_shared_wait_usable(wait_for))
+						XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
 					continue;
 				}
 				credit_shared_end(acc);

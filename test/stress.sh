@@ -30,9 +30,16 @@
 #   bash test/stress.sh --check-only  only the database checks, on the
 #                                     database a previous run left behind
 #
+# Both exposure backends: the row-locked ledger, and the shared-memory one
+# (credit in shared_preload_libraries; test/shared_pass.sh).  Every check
+# reads an account's exposure through credit.live_exposure (the figure the
+# serving ledger holds), so the same checks hold under either.
+#
 # Environment: STRESS_DB (credit_stress), STRESS_CLIENTS (8), STRESS_JOBS
 # (2), STRESS_SECONDS (20), STRESS_MIN_TPS (50: fewer committed transactions
-# per second than this fails the run).
+# per second than this fails the run), STRESS_BACKEND ('row lock' or
+# 'shared memory': if set, a check that every account is served by that
+# ledger).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +61,10 @@ trap 'rm -rf "$WORK"' EXIT
 psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 # one value (or row, |-separated) from a query
 q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+# an account's exposure (credit.accounts a) as the serving ledger holds it:
+# under the shared-memory ledger orders do not write the stored column, so
+# every check reads this (as test/stress/setup.sql does), never a.exposure
+live="credit.live_exposure(a.customer_key, a.exposure)"
 
 n=0
 nfailed=0
@@ -100,8 +111,9 @@ if [ "$MODE" != --check-only ]; then
 	q "SELECT format('set-up: %s accounts, %s + %s + %s + %s orders, %s currency positions, exposure %s',
 	                 count(*), (SELECT count(*) FROM sales.orders), (SELECT count(*) FROM sales.edi_orders),
 	                 (SELECT count(*) FROM sales.web_orders), (SELECT count(*) FROM sales.fx_orders),
-	                 (SELECT count(*) FROM credit.currency_positions), sum(exposure))
-	     FROM credit.accounts" | sed 's/^/# /'
+	                 (SELECT count(*) FROM credit.currency_positions), sum($live))
+	     FROM credit.accounts a" | sed 's/^/# /'
+	echo "# exposure backend: $(q "SELECT string_agg(b || ' ' || n, ', ') FROM (SELECT credit.ledger_backend(customer_key) AS b, count(*) AS n FROM credit.accounts GROUP BY 1 ORDER BY 1) x")"
 
 	# ------------------------------------------------------------ the run
 	start=$(date +%s)
@@ -235,6 +247,11 @@ sqlcheck "credit.move_account moved members between groups while orders ran ($(g
 	 UNION ALL SELECT 'recorded moves', count(*), NULL FROM stress.moves"
 
 # ------------------------------------------------------ the final state
+if [ -n "${STRESS_BACKEND:-}" ]; then
+	sqlcheck "every account is served by the $STRESS_BACKEND ledger" \
+		"NOT EXISTS (SELECT 1 FROM credit.accounts WHERE credit.ledger_backend(customer_key) <> '$STRESS_BACKEND')" \
+		"SELECT credit.ledger_backend(customer_key), count(*), min(customer_key) FROM credit.accounts GROUP BY 1"
+fi
 sqlcheck "credit.reconcile() returns no rows (it counts the currency table's open orders at their positions' rates: $(q "SELECT count(*) FROM sales.fx_orders WHERE state IN ('open', 'confirmed') AND currency <> 'CNY'") open foreign-currency orders)" \
 	"NOT EXISTS (SELECT 1 FROM credit.reconcile())" \
 	"SELECT * FROM credit.reconcile() LIMIT 10"
@@ -248,17 +265,17 @@ sqlcheck "every account's exposure is its own plus its direct children's, and cr
 # above the limit only where a rescore lowered it below the committed
 # exposure, an approved release counted past it (an overrun) or a warn-table
 # order passed over it, and then on hold (or stopped) with no increase since
-over=$(q "SELECT count(*) FROM credit.accounts a WHERE a.status <> 'none' AND a.exposure > credit.effective_limit(a)")
+over=$(q "SELECT count(*) FROM credit.accounts a WHERE a.status <> 'none' AND $live > credit.effective_limit(a)")
 sqlcheck "no account except 'none' has exposure above its effective limit unless a rescore lowered the limit below it, an approved release counted past it, a warning let an order past it or a revaluation raised it past it, and then it is on hold or stopped and its exposure has not grown since ($over such accounts; $(q "SELECT string_agg(source || ' ' || n, ', ' ORDER BY source) FROM (SELECT source, count(*) AS n FROM stress.rescore_over GROUP BY 1) x") events)" \
 	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit())" \
 	"SELECT * FROM stress.unexplained_over_limit()"
-sqlcheck "no group account is above its effective limit unless a move, a release, a warning, a revaluation or a rescore took it there and it has been on hold with no increase since (groups: $(q "SELECT string_agg(format('%s %s/%s %s', customer_key, exposure, credit.effective_limit(a), status), ', ' ORDER BY customer_key) FROM credit.accounts a WHERE customer_key IN (SELECT parent_key FROM credit.accounts)"); $(q "SELECT count(*) FROM stress.rescore_over WHERE customer_key IN ('60', '61', '62', '67')") events)" \
+sqlcheck "no group account is above its effective limit unless a move, a release, a warning, a revaluation or a rescore took it there and it has been on hold with no increase since (groups: $(q "SELECT string_agg(format('%s %s/%s %s', customer_key, $live, credit.effective_limit(a), status), ', ' ORDER BY customer_key) FROM credit.accounts a WHERE customer_key IN (SELECT parent_key FROM credit.accounts)"); $(q "SELECT count(*) FROM stress.rescore_over WHERE customer_key IN ('60', '61', '62', '67')") events)" \
 	"NOT EXISTS (SELECT 1 FROM stress.unexplained_over_limit()
 	              WHERE customer_key IN ('60', '61', '62', '67'))" \
 	"SELECT * FROM stress.unexplained_over_limit() WHERE customer_key IN ('60', '61', '62', '67')"
 sqlcheck "no exposure is negative" \
-	"NOT EXISTS (SELECT 1 FROM credit.accounts WHERE exposure < 0)" \
-	"SELECT customer_key, exposure FROM credit.accounts WHERE exposure < 0"
+	"NOT EXISTS (SELECT 1 FROM credit.accounts a WHERE $live < 0)" \
+	"SELECT customer_key, $live AS exposure FROM credit.accounts a WHERE $live < 0"
 open_rows="SELECT 'orders' AS t, id::text AS k, cust_id, total FROM sales.orders WHERE state IN ('open', 'confirmed')
 	UNION ALL SELECT 'edi_orders', order_no, cust_id, total FROM sales.edi_orders WHERE state IN ('open', 'confirmed')
 	UNION ALL SELECT 'web_orders', web_id::text, cust_id, total FROM sales.web_orders WHERE state IN ('open', 'shipped')
@@ -279,20 +296,20 @@ stop_allowed="b.exposure + coalesce((SELECT sum(h.amount) FROM credit.held_order
 	             + coalesce((SELECT sum(w.amount) FROM credit.overlimit_warnings w
 	                          WHERE w.customer_key = '50'), 0)"
 sqlcheck "the 'stop' account is still stopped and its exposure did not increase but by approved releases and warnings" \
-	"(SELECT a.status = 'stop' AND a.exposure <= $stop_allowed
+	"(SELECT a.status = 'stop' AND $live <= $stop_allowed
 	    FROM credit.accounts a JOIN stress.baseline b USING (customer_key)
 	   WHERE customer_key = '50')" \
-	"SELECT a.status, a.exposure, b.exposure AS before, $stop_allowed AS allowed
+	"SELECT a.status, $live AS exposure, b.exposure AS before, $stop_allowed AS allowed
 	   FROM credit.accounts a JOIN stress.baseline b USING (customer_key) WHERE customer_key = '50'"
 sqlcheck "the 'none' account is still unchecked" \
 	"(SELECT status = 'none' FROM credit.accounts WHERE customer_key = '49')" \
-	"SELECT customer_key, status, exposure, credit_limit FROM credit.accounts WHERE customer_key = '49'"
+	"SELECT customer_key, status, $live AS exposure, credit_limit FROM credit.accounts a WHERE customer_key = '49'"
 sqlcheck "statuses ok, watch and hold are what the rule derives from exposure and the limit" \
 	"NOT EXISTS (SELECT 1 FROM credit.accounts a WHERE a.status IN ('ok', 'watch', 'hold')
-	              AND a.status <> stress.derived_status(a.exposure, credit.effective_limit(a), a.watch_ratio))" \
-	"SELECT customer_key, status, exposure, credit.effective_limit(a), watch_ratio
+	              AND a.status <> stress.derived_status($live, credit.effective_limit(a), a.watch_ratio))" \
+	"SELECT customer_key, status, $live AS exposure, credit.effective_limit(a), watch_ratio
 	   FROM credit.accounts a WHERE a.status IN ('ok', 'watch', 'hold')
-	    AND a.status <> stress.derived_status(a.exposure, credit.effective_limit(a), a.watch_ratio)"
+	    AND a.status <> stress.derived_status($live, credit.effective_limit(a), a.watch_ratio)"
 sqlcheck "credit.status_changes recorded changes ($(q "SELECT count(*) FROM credit.status_changes"))" \
 	"EXISTS (SELECT 1 FROM credit.status_changes)"
 sqlcheck "each account's status history is a chain ending in its current status" \
@@ -563,8 +580,8 @@ echo "# $(q "SELECT format('scoring: %s history rows, %s grade changes, %s grade
 echo "# $(q "SELECT format('final: %s orders (%s open), exposure %s; hot accounts: %s',
 	(SELECT count(*) FROM sales.orders),
 	(SELECT count(*) FROM sales.orders WHERE state IN ('open', 'confirmed')),
-	(SELECT sum(exposure) FROM credit.accounts),
-	(SELECT string_agg(format('%s %s/%s %s', customer_key, exposure, credit.effective_limit(a), status), ', ' ORDER BY customer_key)
+	(SELECT sum($live) FROM credit.accounts a),
+	(SELECT string_agg(format('%s %s/%s %s', customer_key, $live, credit.effective_limit(a), status), ', ' ORDER BY customer_key)
 	   FROM credit.accounts a WHERE customer_key IN ('1', '2', '3', '4')))")"
 echo "# $(q "SELECT format('holds: %s held orders (%s released with %s approved overrun, %s rejected, %s cancelled, %s still held, blocked %s); applications: %s; approval steps acted on: %s; warnings: %s',
 	(SELECT count(*) FROM credit.held_orders),

@@ -15,17 +15,26 @@ count() {	# suite name, passed, failed
 	failed=$((failed + $3))
 }
 
-# a pg_regress-style run: suite name, log file, make arguments
+# Both suites below run their command prefixed with $in_cluster: unset, in
+# this (pg_virtualenv) cluster; "bash test/shared_pass.sh", in a throwaway
+# cluster of its own with credit preloaded (the shared-memory ledger).
+
+# a pg_regress-style run: suite name, log file, make arguments; a failing
+# run's regression.diffs is shown and kept as the log's .diffs
 pg_regress_suite() {
 	local name=$1 log=$2 rc p f
 	shift 2
-	make -s installcheck "$@" >"$log" 2>&1
+	rm -f regression.diffs "${log%.log}.diffs"
+	${in_cluster:-} make -s installcheck "$@" >"$log" 2>&1
 	rc=$?
 	p=$(grep -cE '^(test| ) .*\.\.\. ok' "$log")
 	f=$(grep -cE '\.\.\. FAILED' "$log")
 	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	cat "$log"
-	[ -f regression.diffs ] && [ "$f" -gt 0 ] && head -200 regression.diffs
+	if [ -f regression.diffs ] && [ "$f" -gt 0 ]; then
+		cp regression.diffs "${log%.log}.diffs"
+		head -200 regression.diffs
+	fi
 	count "$name" "$p" "$f"
 }
 
@@ -47,10 +56,11 @@ total=${total:-0}
 [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
 count pgtap "$((total - f < 0 ? 0 : total - f))" "$f"
 
-# a script printing "ok N - ..." / "not ok N - ..." lines: suite name, script
+# a script printing "ok N - ..." / "not ok N - ..." lines: suite name,
+# script, log file (log/NAME.log)
 tap_script_suite() {
-	local name=$1 script=$2 log="log/$1.log" rc p f
-	bash "$script" >"$log" 2>&1
+	local name=$1 script=$2 log=${3:-log/$1.log} rc p f
+	${in_cluster:-} bash "$script" >"$log" 2>&1
 	rc=$?
 	cat "$log"
 	p=$(grep -c '^ok ' "$log")
@@ -60,7 +70,7 @@ tap_script_suite() {
 }
 
 # randomized multi-client stress run, invariants checked afterwards
-tap_script_suite stress test/stress.sh
+STRESS_BACKEND='row lock' tap_script_suite stress test/stress.sh
 # credit.run_dunning() scheduled and run by pg_cron
 tap_script_suite pg_cron test/cron.sh
 # installing the latest version equals upgrading from 1.0
@@ -73,6 +83,12 @@ tap_script_suite dump_restore test/dump_restore.sh
 tap_script_suite security test/security.sh
 # the shared-memory ledger in a cluster of its own (preloaded): limits, crash, rebuild
 tap_script_suite shared_ledger test/shared_ledger.sh
+# the isolation specs and the stress run again under the shared-memory
+# ledger, each in a throwaway cluster of its own with credit preloaded
+in_cluster="bash test/shared_pass.sh" pg_regress_suite "isolation (shared memory)" \
+	log/isolation_shm.log REGRESS= ISOLATION_OPTS="--inputdir=test --outputdir=."
+in_cluster="bash test/shared_pass.sh" tap_script_suite "stress (shared memory)" \
+	test/stress.sh log/stress_shm.log
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

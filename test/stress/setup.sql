@@ -269,9 +269,13 @@ CREATE TABLE stress.events (
 	detail	text
 );
 
--- the accounts as they were before the run
+-- the accounts as they were before the run (exposure: the serving ledger's
+-- figure, credit.live_exposure, as everywhere in this file and in
+-- test/stress.sh: under the shared-memory ledger the stored column is not
+-- written by orders)
 CREATE TABLE stress.baseline AS
-SELECT customer_key, status, exposure, credit_limit FROM credit.accounts;
+SELECT customer_key, status, credit.live_exposure(customer_key, exposure) AS exposure, credit_limit
+  FROM credit.accounts;
 
 -- invariant samples taken while pgbench runs (test/stress.sh)
 CREATE TABLE stress.samples (
@@ -282,7 +286,7 @@ CREATE TABLE stress.samples (
 	independent_diff bigint NOT NULL,
 	wrong_status bigint NOT NULL,
 	-- stress.hold_problems and stress.approval_problems rows, and the first
-	-- few of them
+	-- few of them (and of credit.reconcile()'s)
 	hold_problems bigint NOT NULL DEFAULT 0,
 	approval_problems bigint NOT NULL DEFAULT 0,
 	-- accounts whose exposure is not their own plus their children's
@@ -346,12 +350,14 @@ CREATE FUNCTION stress.unexplained_over_limit()
 RETURNS TABLE (customer_key text, status text, exposure numeric, effective_limit numeric,
 			   exposure_at_event numeric, event text)
 LANGUAGE sql STABLE AS $$
-SELECT a.customer_key, a.status, a.exposure, credit.effective_limit(a), o.exposure, o.source
-  FROM credit.accounts a
+SELECT a.customer_key, a.status, a.exposure, a.effective_limit, o.exposure, o.source
+  FROM (SELECT x.customer_key, x.status, credit.live_exposure(x.customer_key, x.exposure) AS exposure,
+			   credit.effective_limit(x) AS effective_limit
+		  FROM credit.accounts x) a
   LEFT JOIN LATERAL (SELECT r.exposure, r.source FROM stress.rescore_over r
 					  WHERE r.customer_key = a.customer_key
 					  ORDER BY r.id DESC LIMIT 1) o ON true
- WHERE a.status <> 'none' AND a.exposure > credit.effective_limit(a)
+ WHERE a.status <> 'none' AND a.exposure > a.effective_limit
    AND (o.exposure IS NULL OR a.exposure > o.exposure OR a.status NOT IN ('hold', 'stop'));
 $$;
 
@@ -410,7 +416,8 @@ SELECT customer_key, sum(total) AS total
 -- credit.reconcile()
 CREATE VIEW stress.exposure_mismatch AS
 SELECT a.customer_key, a.exposure, coalesce(o.total, 0) AS open_total
-  FROM credit.accounts a
+  FROM (SELECT x.customer_key, credit.live_exposure(x.customer_key, x.exposure) AS exposure
+		  FROM credit.accounts x) a
   LEFT JOIN (SELECT t.ancestor AS customer_key, sum(x.total) AS total
 			   FROM stress.tree_closure t JOIN stress.own_totals x USING (customer_key)
 			  GROUP BY 1) o
@@ -423,9 +430,11 @@ SELECT a.customer_key, a.exposure, coalesce(o.total, 0) AS open_total
 CREATE VIEW stress.rollup_mismatch AS
 SELECT a.customer_key, a.parent_key, a.exposure, coalesce(x.total, 0) AS own_total,
 	   coalesce(ch.exposure, 0) AS children_exposure, oe.own_exposure
-  FROM credit.accounts a
+  FROM (SELECT y.customer_key, y.parent_key, credit.live_exposure(y.customer_key, y.exposure) AS exposure
+		  FROM credit.accounts y) a
   LEFT JOIN stress.own_totals x USING (customer_key)
-  LEFT JOIN (SELECT c.parent_key, sum(c.exposure) AS exposure FROM credit.accounts c
+  LEFT JOIN (SELECT c.parent_key, sum(credit.live_exposure(c.customer_key, c.exposure)) AS exposure
+			   FROM credit.accounts c
 			  WHERE c.parent_key IS NOT NULL GROUP BY 1) ch ON ch.parent_key = a.customer_key
   LEFT JOIN credit.own_exposure oe ON oe.customer_key = a.customer_key
  WHERE a.exposure <> coalesce(x.total, 0) + coalesce(ch.exposure, 0)
@@ -437,10 +446,10 @@ SELECT a.customer_key, a.parent_key, a.exposure, coalesce(x.total, 0) AS own_tot
 CREATE FUNCTION stress.groups_over(customer text)
 RETURNS TABLE (customer_key text, exposure numeric, effective_limit numeric)
 LANGUAGE sql STABLE AS $$
-SELECT a.customer_key, a.exposure, credit.effective_limit(a)
+SELECT a.customer_key, credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a)
   FROM stress.tree_closure t JOIN credit.accounts a ON a.customer_key = t.ancestor
  WHERE t.customer_key = $1 AND t.depth > 0 AND a.status <> 'none'
-   AND a.exposure > credit.effective_limit(a)
+   AND credit.live_exposure(a.customer_key, a.exposure) > credit.effective_limit(a)
  ORDER BY t.depth;
 $$;
 
@@ -693,16 +702,21 @@ INSERT INTO stress.samples (reconcile_rows, over_limit, negative, independent_di
 							hold_problems, approval_problems, tree_problems, problems)
 SELECT (SELECT count(*) FROM credit.reconcile()),
 	   (SELECT count(*) FROM stress.unexplained_over_limit()),
-	   (SELECT count(*) FROM credit.accounts a WHERE a.exposure < 0),
+	   (SELECT count(*) FROM credit.accounts a WHERE credit.live_exposure(a.customer_key, a.exposure) < 0),
 	   (SELECT count(*) FROM stress.exposure_mismatch),
 	   (SELECT count(*) FROM credit.accounts a
 		 WHERE a.status IN ('ok', 'watch', 'hold')
-		   AND a.status <> stress.derived_status(a.exposure, credit.effective_limit(a), a.watch_ratio)),
+		   AND a.status <> stress.derived_status(credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a),
+												 a.watch_ratio)),
 	   (SELECT count(*) FROM stress.hold_problems),
 	   (SELECT count(*) FROM stress.approval_problems),
 	   (SELECT count(*) FROM stress.rollup_mismatch),
 	   (SELECT string_agg(p, '; ')
-		  FROM ((SELECT format('hold %s %s: %s', hold_id, order_key, problem) AS p
+		  FROM ((SELECT format('reconcile %s: %s, computed %s', customer_key, stored_exposure,
+							   computed_exposure) AS p
+				   FROM credit.reconcile() LIMIT 3)
+				UNION ALL
+				(SELECT format('hold %s %s: %s', hold_id, order_key, problem) AS p
 				   FROM stress.hold_problems LIMIT 3)
 				UNION ALL
 				(SELECT format('application %s: %s', application_id, problem)
@@ -865,8 +879,14 @@ BEGIN
 			-- foreign-currency orders has fractions of a cent)
 			kind := 'limit_change';
 			c := stress.pick_customer();
+			-- write the row first: the shared-memory ledger then waits for the
+			-- orders holding reservations on the account and holds off new
+			-- ones until this transaction ends, as the row lock does under the
+			-- row-locked ledger, so that the exposure read next stays put
+			UPDATE credit.accounts SET credit_limit = credit_limit WHERE customer_key = c::text;
 			UPDATE credit.accounts a
-			   SET credit_limit = greatest(round(ceil((a.exposure - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
+			   SET credit_limit = greatest(round(ceil((credit.live_exposure(a.customer_key, a.exposure)
+														 - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
 										   round(b.credit_limit * (0.5 + random()::numeric), 2))
 			  FROM stress.baseline b
 			 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
@@ -881,11 +901,14 @@ BEGIN
 			 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
 		ELSIF r < 0.97 THEN
 			-- revoking is only safe while the standing limit covers the exposure
+			-- (the row written first, as for limit_change)
 			kind := 'temp_limit_revoke';
 			c := stress.pick_customer();
+			UPDATE credit.accounts SET credit_limit = credit_limit
+			 WHERE customer_key = c::text AND customer_key <> '4';
 			UPDATE credit.accounts
 			   SET temp_limit = 0, temp_limit_from = NULL, temp_limit_until = NULL
-			 WHERE customer_key = c::text AND exposure <= credit_limit
+			 WHERE customer_key = c::text AND credit.live_exposure(customer_key, exposure) <= credit_limit
 			   AND customer_key <> '4';
 		ELSIF r < 0.985 THEN
 			kind := 'toggle_stop';
@@ -1034,8 +1057,11 @@ BEGIN
 				DELETE FROM sales.orders WHERE id = o;
 			ELSE
 				kind := 'limit_change';
+				-- the row written first, as in stress.act
+				UPDATE credit.accounts SET credit_limit = credit_limit WHERE customer_key = c::text;
 				UPDATE credit.accounts a
-				   SET credit_limit = greatest(round(ceil((a.exposure - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
+				   SET credit_limit = greatest(round(ceil((credit.live_exposure(a.customer_key, a.exposure)
+															 - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
 											   round(b.credit_limit * (0.5 + random()::numeric), 2))
 				  FROM stress.baseline b
 				 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
@@ -1096,9 +1122,9 @@ BEGIN
 		 WHERE r.state = 'applied' AND r.decided_at = now();
 		-- their rows are locked by this transaction: the exposure is exact
 		INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit)
-		SELECT a.customer_key, a.exposure, credit.effective_limit(a)
+		SELECT a.customer_key, credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a)
 		  FROM credit.accounts a
-		 WHERE a.exposure > credit.effective_limit(a)
+		 WHERE credit.live_exposure(a.customer_key, a.exposure) > credit.effective_limit(a)
 		   AND a.customer_key IN (SELECT r.customer_key FROM credit.limit_requests r
 								   WHERE r.state = 'applied' AND r.decided_at = now());
 		GET DIAGNOSTICS left_over = ROW_COUNT;
@@ -1143,7 +1169,8 @@ DECLARE
 BEGIN
 	BEGIN
 		CREATE TEMP TABLE exposure_before ON COMMIT DROP AS
-		SELECT customer_key, exposure FROM credit.accounts;
+		SELECT customer_key, credit.live_exposure(customer_key, exposure) AS exposure
+		  FROM credit.accounts;
 		CREATE TEMP TABLE positions_before ON COMMIT DROP AS
 		SELECT * FROM credit.currency_positions;
 		PERFORM credit.detach_orders('sales.fx_orders');
@@ -1162,10 +1189,10 @@ BEGIN
 			 GROUP BY 1
 		)
 		SELECT 'exposure other than the ledger''s left after detach: '
-			   || string_agg(a.customer_key || ' ' || a.exposure, ', ')
+			   || string_agg(a.customer_key || ' ' || credit.live_exposure(a.customer_key, a.exposure), ', ')
 		  INTO problem
 		  FROM credit.accounts a LEFT JOIN ledger l USING (customer_key)
-		 WHERE a.exposure <> coalesce(l.total, 0);
+		 WHERE credit.live_exposure(a.customer_key, a.exposure) <> coalesce(l.total, 0);
 		IF problem IS NULL THEN
 			PERFORM credit.attach_orders('sales.orders', customer_column => 'cust_id',
 										 amount_column => 'total', status_column => 'state',
@@ -1183,10 +1210,10 @@ BEGIN
 										 open_statuses => '{open,confirmed}',
 										 currency_column => 'currency');
 			SELECT 'exposure differs after attaching again: '
-				   || string_agg(customer_key || ' ' || b.exposure || ' -> ' || a.exposure, ', ')
+				   || string_agg(customer_key || ' ' || b.exposure || ' -> ' || credit.live_exposure(a.customer_key, a.exposure), ', ')
 			  INTO problem
 			  FROM credit.accounts a JOIN exposure_before b USING (customer_key)
-			 WHERE a.exposure <> b.exposure;
+			 WHERE credit.live_exposure(a.customer_key, a.exposure) <> b.exposure;
 			IF problem IS NULL THEN
 				SELECT 'currency positions differ after attaching again: '
 					   || string_agg(format('%s %s %s', coalesce(p.customer_key, b.customer_key),
@@ -1424,6 +1451,7 @@ BEGIN
 	SELECT * INTO o FROM sales.edi_orders x WHERE x.order_no = h.order_key;
 	IF a.state = 'approved' THEN
 		SELECT * INTO acct FROM credit.accounts x WHERE x.customer_key = h.customer_key;
+		acct.exposure := credit.live_exposure(acct.customer_key, acct.exposure);
 		lim := credit.effective_limit(acct);
 		INSERT INTO stress.hold_touch (order_no, what, hold_id) VALUES (h.order_key, 'released', h.hold_id);
 		IF h.amount > 0 AND acct.exposure > lim THEN
@@ -1761,10 +1789,11 @@ BEGIN
 		 ORDER BY x.warning_id DESC LIMIT 1;
 		IF FOUND THEN
 			SELECT * INTO acct FROM credit.accounts a WHERE a.customer_key = w.customer_key;
+			acct.exposure := credit.live_exposure(acct.customer_key, acct.exposure);
 			lim := credit.effective_limit(acct);
 			grp := substring(w.refusal_message FROM '^credit limit of group "([^"]*)" exceeded');
 			IF grp IS NOT NULL THEN
-				SELECT a.exposure > credit.effective_limit(a) INTO grp_over
+				SELECT credit.live_exposure(a.customer_key, a.exposure) > credit.effective_limit(a) INTO grp_over
 				  FROM stress.tree_closure t JOIN credit.accounts a ON a.customer_key = t.ancestor
 				 WHERE t.customer_key = w.customer_key AND t.depth > 0 AND t.ancestor = grp;
 			END IF;
@@ -1829,7 +1858,8 @@ CREATE FUNCTION stress.record_move() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO stress.moves (customer_key, old_parent, new_parent, exposure)
-	VALUES (NEW.customer_key, OLD.parent_key, NEW.parent_key, NEW.exposure);
+	VALUES (NEW.customer_key, OLD.parent_key, NEW.parent_key,
+			credit.live_exposure(NEW.customer_key, NEW.exposure));
 	RETURN NULL;
 END;
 $$;
@@ -2218,10 +2248,10 @@ BEGIN
 				SELECT count(*), min(format('%s: reported %s -> %s (%s), limit %s, crossed %s/%s; now %s, limit %s',
 											r.customer_key, r.exposure_before, r.exposure_after, r.change,
 											r.effective_limit, r.crossed_watch, r.crossed_limit,
-											a.exposure, credit.effective_limit(a)))
+											credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a)))
 				  INTO n, detail
 				  FROM unnest(reported) r LEFT JOIN credit.accounts a USING (customer_key)
-				 WHERE a.exposure IS DISTINCT FROM r.exposure_after
+				 WHERE credit.live_exposure(a.customer_key, a.exposure) IS DISTINCT FROM r.exposure_after
 					OR r.change <> r.exposure_after - r.exposure_before
 					OR r.effective_limit <> credit.effective_limit(a)
 					OR r.crossed_limit IS DISTINCT FROM
@@ -2235,10 +2265,10 @@ BEGIN
 				ELSE
 					n := coalesce(cardinality(reported), 0);
 					INSERT INTO stress.rescore_over (customer_key, exposure, effective_limit, source)
-					SELECT a.customer_key, a.exposure, credit.effective_limit(a), 'revalue'
+					SELECT a.customer_key, credit.live_exposure(a.customer_key, a.exposure), credit.effective_limit(a), 'revalue'
 					  FROM credit.accounts a
 					 WHERE a.customer_key IN (SELECT r.customer_key FROM unnest(reported) r)
-					   AND a.status <> 'none' AND a.exposure > credit.effective_limit(a);
+					   AND a.status <> 'none' AND credit.live_exposure(a.customer_key, a.exposure) > credit.effective_limit(a);
 					GET DIAGNOSTICS n_over = ROW_COUNT;
 					detail := format('%s %s %s: %s accounts changed, %s above their limit',
 									 d, cur, (SELECT rate FROM credit.exchange_rates
