@@ -126,15 +126,26 @@ RETURN ($1).credit_limit OPERATOR(pg_catalog.+)
 COMMENT ON FUNCTION credit.effective_limit(credit.accounts, timestamptz) IS
 'Credit limit plus the temporary limit when the given time is inside its window.';
 
+/* the serving exposure ledger's figure (src/shared_ledger.c; sql/ledger.sql) */
+CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'credit_live_exposure'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
+'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
+
 CREATE FUNCTION credit.available_credit(account credit.accounts,
 										at timestamptz DEFAULT pg_catalog.now())
 RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-RETURN credit.effective_limit($1, $2) OPERATOR(pg_catalog.-) ($1).exposure;
+RETURN credit.effective_limit($1, $2)
+	   OPERATOR(pg_catalog.-) credit.live_exposure(($1).customer_key, ($1).exposure);
 
 COMMENT ON FUNCTION credit.available_credit(credit.accounts, timestamptz) IS
-'Effective limit minus exposure: the largest increase an order may bring.';
+'Effective limit minus exposure (the serving ledger''s figure, credit.live_exposure): the largest increase an order may bring.';
 
 /* keeps status derived on every SQL write of an account (C: src/accounts.c) */
 CREATE FUNCTION credit.accounts_status_trigger()
@@ -146,16 +157,6 @@ SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER accounts_status
 	BEFORE INSERT OR UPDATE ON credit.accounts
 	FOR EACH ROW EXECUTE FUNCTION credit.accounts_status_trigger();
-
-/* the serving exposure ledger's figure (src/shared_ledger.c; sql/ledger.sql) */
-CREATE FUNCTION credit.live_exposure(customer_key text, stored numeric)
-RETURNS numeric
-AS 'MODULE_PATHNAME', 'credit_live_exposure'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
-
-COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
-'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
 
 CREATE VIEW credit.account_balances WITH (security_invoker = true) AS
 SELECT a.customer_key,

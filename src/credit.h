@@ -170,12 +170,12 @@ extern bool credit_shared_reserve(CreditSharedAccount *acc, Numeric delta,
 extern void credit_shared_end(CreditSharedAccount *acc);
 extern void credit_shared_take_back(CreditSharedAccount *acc, Numeric delta);
 extern bool credit_shared_wait_usable(TransactionId xid);
-extern Numeric credit_shared_account_changing(const char *key);
+extern Numeric credit_shared_account_changing(const char *key, bool write);
 extern Numeric credit_shared_exposure(const char *key);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */
 extern Oid	credit_accounts_oid(void);
-extern bool credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
-								CreditStatus *written);
+extern int	credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
+								CreditStatus *written, bool wait);
 
 #endif							/* CREDIT_H */

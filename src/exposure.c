@@ -763,16 +763,16 @@ credit_apply_changes(CreditChange *changes, int nchanges, const CreditSource *so
 
 /*
  * The shared-memory ledger's write of an account row at commit (see
- * shared_ledger.c): lock the newest version of key's row without waiting,
- * then write figure(arg), the exposure the ledger holds, and the status the
- * rule derives from it, and record the status change.  Called only when
- * that status differs from the stored one.  Returns false, writing
- * nothing, when another transaction holds the row (a writer of the account
- * row, whose own write derives the status) or there is no row.
+ * shared_ledger.c): lock the newest version of key's row (with wait, or
+ * only if no other transaction holds it), then write figure(arg), the
+ * exposure the ledger holds, and the status the rule derives from it, and
+ * record the status change.  Called only when that status differs from the
+ * stored one.  Returns 1 when written, 0 when another transaction holds
+ * the row (without wait), -1 when there is no row.
  */
-bool
+int
 credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
-					CreditStatus *written)
+					CreditStatus *written, bool wait)
 {
 	Relation	rel;
 	Relation	index;
@@ -781,7 +781,7 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 	Snapshot	snapshot;
 	TM_FailureData tmfd;
 	TM_Result	result;
-	bool		stored = false;
+	int			stored = -1;
 
 	open_accounts(&rel, &index);
 	CommandCounterIncrement();
@@ -793,9 +793,11 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 		ItemPointerData tid = slot->tts_tid;
 
 		result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(false),
-								  LockTupleNoKeyExclusive, LockWaitSkip,
+								  LockTupleNoKeyExclusive, wait ? LockWaitBlock : LockWaitSkip,
 								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-		if (result == TM_Ok)
+		if (result == TM_WouldBlock)
+			stored = 0;
+		else if (result == TM_Ok)
 		{
 			bool		shouldfree;
 			HeapTuple	oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
@@ -831,7 +833,7 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 				credit_record_status_change(key, old_status, v.status, v.exposure, effective);
 			if (shouldfree)
 				heap_freetuple(oldtuple);
-			stored = true;
+			stored = 1;
 		}
 	}
 	UnregisterSnapshot(snapshot);
@@ -865,6 +867,12 @@ lock_accounts(const CreditChange *changes, int nchanges)
 	slot = table_slot_create(rel, NULL);
 	for (int i = 0; i < n; i++)
 	{
+		/* the shared ledger's accounts are held there: orders wait for us */
+		if (credit_shared_account(entries[i].key) != NULL)
+		{
+			(void) credit_shared_account_changing(entries[i].key, false);
+			continue;
+		}
 		CommandCounterIncrement();
 		snapshot = RegisterSnapshot(GetTransactionSnapshot());
 		if ((entries[i].found &&

@@ -108,7 +108,8 @@ typedef struct SharedAccount
 	LWLock		lock;
 	SharedState state;
 	TransactionId loader;		/* LOADING: the loading transaction */
-	TransactionId changer;		/* a transaction writing the account row */
+	TransactionId changer;		/* a transaction writing (or holding) the account row */
+	TransactionId waiting_writer;	/* one with the row locked, waiting to become it */
 	bool		values_stale;	/* reload limits and statuses */
 	TransactionId last_xid;		/* the last transaction that changed exposure */
 	uint64		next_seq;
@@ -432,7 +433,7 @@ store_statuses(void)
 		CreditAccountValues v;
 		CreditStatus status;
 		CreditStatus written;
-		bool		stored;
+		int			stored;
 
 		for (;;)
 		{
@@ -474,12 +475,30 @@ store_statuses(void)
 			acc->status_writer = me;
 			LWLockRelease(&acc->lock);
 
-			/* pre-commit runs without a snapshot; recording the change needs one */
+			/*
+			 * Pre-commit runs without a snapshot; recording the change needs
+			 * one.  A row locked by a writer of the account that waits for
+			 * this transaction's reservation is left to it (its trigger
+			 * derives the status once we are done); a row locked otherwise
+			 * is waited for.
+			 */
 			PushActiveSnapshot(GetTransactionSnapshot());
-			stored = credit_store_figure(acc->tag.key, commit_figure_of, acc, &written);
+			stored = credit_store_figure(acc->tag.key, commit_figure_of, acc, &written, false);
+			if (stored == 0)
+			{
+				TransactionId waiting;
+
+				LWLockAcquire(&acc->lock, LW_SHARED);
+				waiting = acc->waiting_writer;
+				LWLockRelease(&acc->lock);
+				if (!(TransactionIdIsValid(waiting) && waiting != me &&
+					  TransactionIdIsInProgress(waiting)))
+					stored = credit_store_figure(acc->tag.key, commit_figure_of, acc,
+												 &written, true);
+			}
 			PopActiveSnapshot();
 			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
-			if (stored)
+			if (stored > 0)
 			{
 				acc->stored_status = (int8) written;
 				acc->status_unknown = false;
@@ -670,6 +689,7 @@ init_entry(SharedAccount *acc, SharedState state)
 	acc->next_seq = 0;
 	acc->values_stale = false;
 	acc->status_writer = InvalidTransactionId;
+	acc->waiting_writer = InvalidTransactionId;
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		acc->slots[i].xid = InvalidTransactionId;
 }
@@ -1217,14 +1237,18 @@ credit_shared_wait_usable(TransactionId xid)
 
 /*
  * A transaction is about to write the row of account key (INSERT, UPDATE,
- * DELETE): wait until no other transaction holds a reservation on it, then
- * mark it as changing, so that orders wait for this transaction and
- * reload the account's values.  Returns the exposure the ledger holds for
- * it (committed plus this transaction's own), or NULL when the row path
- * serves it.
+ * DELETE; write), or to hold the account as a row lock would (the hold
+ * and warn tables' check, which decides on what it saw): wait until no
+ * other transaction holds a reservation on it, then mark it as changing,
+ * so that orders wait for this transaction (and, after a write, reload the
+ * account's values).  A writer has the row locked while it waits; it says
+ * so (waiting_writer), so that a reservation holder's commit leaves the
+ * status to it instead of waiting for the row.  Returns the exposure the
+ * ledger holds for it (committed plus this transaction's own), or NULL
+ * when the row path serves it.
  */
 Numeric
-credit_shared_account_changing(const char *key)
+credit_shared_account_changing(const char *key, bool write)
 {
 	SharedAccount *acc;
 	SharedTag	tag;
@@ -1255,11 +1279,17 @@ credit_shared_account_changing(const char *key)
 			other = acc->changer;
 		if (!TransactionIdIsValid(other))
 			break;
+		if (write)
+			acc->waiting_writer = me;
 		LWLockRelease(&acc->lock);
-		XactLockTableWait(other, NULL, NULL, XLTW_Update);
+		if (credit_shared_wait_usable(other))
+			XactLockTableWait(other, NULL, NULL, XLTW_Update);
 	}
+	if (acc->waiting_writer == me)
+		acc->waiting_writer = InvalidTransactionId;
 	acc->changer = me;
-	acc->values_stale = true;
+	if (write)
+		acc->values_stale = true;
 	figure = shared_get(&acc->exposure);
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
@@ -1501,7 +1531,7 @@ credit_accounts_ledger_trigger(PG_FUNCTION_ARGS)
 	key = heap_getattr(trigdata->tg_trigtuple, Anum_accounts_customer_key, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(row);
-	figure = credit_shared_account_changing(TextDatumGetCString(key));
+	figure = credit_shared_account_changing(TextDatumGetCString(key), true);
 	if (figure && !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 	{
 		int			cols[1] = {Anum_accounts_exposure};

@@ -16,7 +16,7 @@ CREATE EXTENSION credit;
 SELECT plan(149);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
-LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
+LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.status(k text) RETURNS text
 LANGUAGE sql AS $$ SELECT status FROM credit.accounts WHERE customer_key = k $$;
 /* the hint of the error a statement raises (NULL if it succeeds) */
@@ -126,13 +126,13 @@ SELECT throws_ok($$UPDATE shop.orders SET cust = 'CS' WHERE id = 6$$,
 SELECT is(pg_temp.exposure('CS'), 0::numeric, 'the stopped customer is unchanged');
 SELECT lives_ok($$UPDATE shop.orders SET cust = 'C1', amount = 350 WHERE id = 1$$,
 				'move back and change the amount in one update');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('C1', 'C2') ORDER BY customer_key$$,
 				  $$VALUES ('C1', 600::numeric), ('C2', 0::numeric)$$,
 				  'the move and the new amount are applied to both accounts');
 SELECT lives_ok($$UPDATE shop.orders SET cust = 'C2', state = 'closed' WHERE id = 1$$,
 				'move a closed order (closing it at the same time)');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('C1', 'C2') ORDER BY customer_key$$,
 				  $$VALUES ('C1', 250::numeric), ('C2', 0::numeric)$$,
 				  'closing while moving releases the old customer and charges nobody');
@@ -174,13 +174,13 @@ SELECT credit.attach_orders('shop.t2', 'cust', 'amount');
 INSERT INTO shop.t1 VALUES ('T1', 100, 'open'), ('T1', 50, 'open'), ('T1', 900, 'closed'), ('T2', 30, 'open');
 INSERT INTO shop.t2 VALUES ('T1', 7), ('T2', 8);
 SELECT lives_ok($$TRUNCATE shop.t1$$, 'TRUNCATE an attached table');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('T1', 'T2') ORDER BY customer_key$$,
 				  $$VALUES ('T1', 7::numeric), ('T2', 8::numeric)$$,
 				  'TRUNCATE released the open orders of that table only');
 SELECT lives_ok($$INSERT INTO shop.t1 VALUES ('T1', 993, 'open')$$, 'the released credit is available again');
 SELECT lives_ok($$TRUNCATE shop.t1, shop.t2$$, 'TRUNCATE of two attached tables at once');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('T1', 'T2') ORDER BY customer_key$$,
 				  $$VALUES ('T1', 0::numeric), ('T2', 0::numeric)$$,
 				  'both released');
@@ -229,14 +229,14 @@ SELECT throws_ok($$INSERT INTO shop.multi SELECT i, CASE WHEN i % 2 = 0 THEN 'M2
 					FROM generate_series(1, 30) i$$,
 				 'CR001', NULL, 'INSERT ... SELECT of 30 orders exceeding after the 20th is refused');
 SELECT is((SELECT count(*) FROM shop.multi), 0::bigint, 'no row of it was stored');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('M', 'M2') ORDER BY customer_key$$,
 				  $$VALUES ('M', 0::numeric), ('M2', 0::numeric)$$,
 				  'and no exposure was kept for any of its rows');
 SELECT lives_ok($$INSERT INTO shop.multi SELECT i, CASE WHEN i % 2 = 0 THEN 'M2' ELSE 'M' END, 100
 				   FROM generate_series(1, 20) i$$,
 				'INSERT ... SELECT of 20 orders that exactly fit');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('M', 'M2') ORDER BY customer_key$$,
 				  $$VALUES ('M', 1000::numeric), ('M2', 1000::numeric)$$,
 				  'both accounts are exactly full');
@@ -247,12 +247,12 @@ SELECT is((SELECT sum(amount) FROM shop.multi WHERE cust = 'M'), 900::numeric,
 		  'none of its rows was changed');
 SELECT lives_ok($$UPDATE shop.multi SET amount = amount + 10 WHERE cust = 'M'$$,
 				'a multi-row update that exactly fits');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('M', 'M2') ORDER BY customer_key$$,
 				  $$VALUES ('M', 1000::numeric), ('M2', 900::numeric)$$,
 				  'the multi-row updates are applied exactly');
 SELECT lives_ok($$DELETE FROM shop.multi WHERE id > 10$$, 'a multi-row delete');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('M', 'M2') ORDER BY customer_key$$,
 				  $$VALUES ('M', 500::numeric), ('M2', 450::numeric)$$,
 				  'releases every deleted row');
@@ -405,12 +405,12 @@ END $do$$q$,
 				'3000 single-row updates across 20 customers');
 SELECT is((SELECT count(*) FROM credit.reconcile()), 0::bigint,
 		  'after 3000 updates every exposure is exact');
-SELECT is((SELECT sum(exposure) FROM credit.accounts WHERE customer_key LIKE 'H%'),
+SELECT is((SELECT sum(credit.live_exposure(customer_key, exposure)) FROM credit.accounts WHERE customer_key LIKE 'H%'),
 		  (SELECT sum(amount) FROM shop.hot), 'the total matches the orders');
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
 SELECT is((SELECT count(*) FROM shop.hot h
-			WHERE (SELECT a.exposure FROM credit.accounts a WHERE a.customer_key = h.cust COLLATE "C")
+			WHERE (SELECT credit.live_exposure(a.customer_key, a.exposure) FROM credit.accounts a WHERE a.customer_key = h.cust COLLATE "C")
 				= (SELECT sum(amount) FROM shop.hot h2 WHERE h2.cust = h.cust)), 100::bigint,
 		  'with index scans only, each account is found by customer_key with its exact exposure');
 SELECT ok(NOT EXISTS (SELECT 1 FROM generate_series(1, 20) i

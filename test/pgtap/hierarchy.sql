@@ -25,7 +25,7 @@ CREATE EXTENSION credit;
 SELECT plan(188);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
-LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
+LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.status(k text) RETURNS text
 LANGUAGE sql AS $$ SELECT status FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.parent(k text) RETURNS text
@@ -94,7 +94,8 @@ SELECT lives_ok($$INSERT INTO credit.accounts (customer_key, credit_limit, paren
 SELECT lives_ok($$INSERT INTO credit.accounts (customer_key, credit_limit, parent_key)
 				  VALUES ('BR1', 3000, 'SUB1')$$,
 				'a third level');
-SELECT results_eq($$SELECT customer_key COLLATE "default", parent_key COLLATE "default", exposure, status
+SELECT results_eq($$SELECT customer_key COLLATE "default", parent_key COLLATE "default",
+						   credit.live_exposure(customer_key, exposure), status
 					  FROM credit.accounts ORDER BY customer_key$$,
 				  $$VALUES ('BR1', 'SUB1', 0::numeric, 'ok'), ('GRP', NULL, 0::numeric, 'ok'),
 						   ('SUB1', 'GRP', 0::numeric, 'ok'), ('SUB2', 'GRP', 0::numeric, 'ok')$$,
@@ -369,7 +370,7 @@ SELECT is(pg_temp.chain(), '{900,2900,1500,4400}'::numeric[], 'as before');
 INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('GRP2', 1000);
 SELECT lives_ok($$SELECT credit.move_account('SUB1', 'GRP2')$$,
 				'move SUB1 (2900) under GRP2 (limit 1000): not checked');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure, status FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure), status FROM credit.accounts
 					 WHERE customer_key IN ('BR1', 'GRP', 'GRP2', 'SUB1', 'SUB2') ORDER BY customer_key$$,
 				  $$VALUES ('BR1', 900::numeric, 'ok'), ('GRP', 1500::numeric, 'ok'), ('GRP2', 2900::numeric, 'hold'),
 						   ('SUB1', 2900::numeric, 'ok'), ('SUB2', 1500::numeric, 'ok')$$,
@@ -378,12 +379,12 @@ SELECT throws_ok($$INSERT INTO shop.orders (id, cust, amount) VALUES (12, 'BR1',
 				 'CR001', 'credit limit of group "GRP2" exceeded',
 				 'an order of BR1 is refused by its new group GRP2');
 SELECT lives_ok($$UPDATE shop.orders SET amount = 700 WHERE id = 1$$, 'a decrease of BR1 passes');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure) FROM credit.accounts
 					 WHERE customer_key IN ('BR1', 'GRP', 'GRP2', 'SUB1') ORDER BY customer_key$$,
 				  $$VALUES ('BR1', 800::numeric), ('GRP', 1500::numeric), ('GRP2', 2800::numeric), ('SUB1', 2800::numeric)$$,
 				  'and flows up to GRP2, not to GRP');
 SELECT lives_ok($$SELECT credit.move_account('SUB1', 'GRP')$$, 'SUB1 back under GRP');
-SELECT results_eq($$SELECT customer_key COLLATE "default", exposure, status FROM credit.accounts
+SELECT results_eq($$SELECT customer_key COLLATE "default", credit.live_exposure(customer_key, exposure), status FROM credit.accounts
 					 WHERE customer_key IN ('GRP', 'GRP2') ORDER BY customer_key$$,
 				  $$VALUES ('GRP', 4300::numeric, 'ok'), ('GRP2', 0::numeric, 'ok')$$,
 				  'GRP2 is empty and ok again; GRP has the 2800 back');
@@ -433,11 +434,19 @@ SELECT is(pg_temp.parent('C1'), 'P0', 'and keeps its parent');
  * ------------------------------------------------------------------- */
 
 SELECT is((SELECT count(*) FROM credit.reconcile()), 0::bigint, 'reconcile finds nothing after all of the above');
+/*
+ * tamper with the serving ledger's figures: the shared-memory ledger's
+ * (credit.adjust_shared_exposure, no roll-up; it serves no account without the
+ * preload) and the stored column, the row ledger's figure (a copy of the
+ * live figure when the shared-memory ledger serves)
+ */
+SELECT NULL FROM credit.adjust_shared_exposure(ARRAY['GRP'], ARRAY[7]::numeric[]);
 UPDATE credit.accounts SET exposure = exposure + 7 WHERE customer_key = 'GRP';
 SELECT results_eq($$SELECT customer_key COLLATE "default", stored_exposure, computed_exposure, difference
 					  FROM credit.reconcile()$$,
 				  $$VALUES ('GRP', 4407::numeric, 4400::numeric, 7::numeric)$$,
 				  'a tampered group: reconcile computes its exposure over its subtree');
+SELECT NULL FROM credit.adjust_shared_exposure(ARRAY['BR1', 'SUB1'], ARRAY[5, -100]::numeric[]);
 UPDATE credit.accounts SET exposure = exposure + 5 WHERE customer_key = 'BR1';
 UPDATE credit.accounts SET exposure = exposure - 100 WHERE customer_key = 'SUB1';
 SELECT results_eq($$SELECT customer_key COLLATE "default", stored_exposure, computed_exposure, difference

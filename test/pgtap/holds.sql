@@ -23,7 +23,7 @@ CREATE EXTENSION credit;
 SELECT plan(94);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
-LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
+LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.status(k text) RETURNS text
 LANGUAGE sql AS $$ SELECT status FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.triggers(t regclass) RETURNS text[]

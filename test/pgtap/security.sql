@@ -433,14 +433,14 @@ CREATE TABLE sec_tap_app.orders (id int PRIMARY KEY, cust text, amount numeric);
 ALTER TABLE sec_tap_app.orders OWNER TO sec_tap_app;
 SELECT credit.attach_orders('sec_tap_app.orders', 'cust', 'amount');
 INSERT INTO sec_tap_app.orders VALUES (1, 'A1', 250);
-SELECT is((SELECT exposure FROM credit.accounts WHERE customer_key = 'A1'), 350::numeric,
+SELECT is((SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = 'A1'), 350::numeric,
 		  'the order counts (100 invoiced + 250)');
 SET LOCAL ROLE sec_tap_app;
 SET LOCAL search_path = sec_tap_app, public;
 SELECT lives_ok('DROP TABLE orders', 'its owner drops the attached table by an unqualified name');
 RESET search_path;
 RESET ROLE;
-SELECT is((SELECT exposure FROM credit.accounts WHERE customer_key = 'A1'), 100::numeric,
+SELECT is((SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = 'A1'), 100::numeric,
 		  'the dropped table''s open order no longer counts');
 SELECT is((SELECT count(*) FROM credit.attachments WHERE NOT builtin), 0::bigint,
 		  'and its attachment is gone');

@@ -11,9 +11,9 @@ CREATE EXTENSION credit;
 SELECT plan(29);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
-LANGUAGE sql AS $$ SELECT exposure FROM credit.accounts WHERE customer_key = k $$;
+LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
 CREATE FUNCTION pg_temp.figures() RETURNS TABLE (k text, e numeric)
-LANGUAGE sql AS $$ SELECT customer_key, exposure FROM credit.accounts ORDER BY 1 $$;
+LANGUAGE sql AS $$ SELECT customer_key, credit.live_exposure(customer_key, exposure) FROM credit.accounts ORDER BY 1 $$;
 
 CREATE SCHEMA erp;
 CREATE TABLE erp.orders (id int PRIMARY KEY, cust bigint NOT NULL, bu text, amount numeric(12,2) NOT NULL,
