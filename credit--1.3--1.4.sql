@@ -11,6 +11,18 @@
 
 \echo Use "ALTER EXTENSION credit UPDATE TO '1.4'" to load this file. \quit
 
+/* sql/accounts.sql */
+CREATE OR REPLACE FUNCTION credit.available_credit(account credit.accounts,
+										at timestamptz DEFAULT pg_catalog.now())
+RETURNS numeric
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+RETURN credit.effective_limit($1, $2)
+	   OPERATOR(pg_catalog.-) credit.live_exposure(($1).customer_key, ($1).exposure);
+
+COMMENT ON FUNCTION credit.available_credit(credit.accounts, timestamptz) IS
+'Effective limit minus exposure (the serving ledger''s figure, credit.live_exposure): the largest increase an order may bring.';
+
 /* sql/ledger.sql */
 CREATE OR REPLACE FUNCTION credit.rebuilt_exposure_query()
 RETURNS text
