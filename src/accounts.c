@@ -328,7 +328,7 @@ check_key_change(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc)
 	if (strcmp(oldkey, newkey) == 0)
 		return;
 	/* the serving ledger's figure: the shared-memory ledger's, or the stored one */
-	exposure = credit_shared_exposure(oldkey);
+	exposure = credit_shared_exposure(oldkey, NULL);
 	if (exposure == NULL)
 		exposure = DatumGetNumeric(heap_getattr(oldtuple, Anum_accounts_exposure, desc, &isnull));
 	if (credit_numeric_cmp(exposure, int64_to_numeric(0)) != 0)

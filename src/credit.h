@@ -24,6 +24,7 @@
 #include "datatype/timestamp.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 /* the extension's own SQLSTATEs (documented in README.md) */
 #define ERRCODE_CREDIT_LIMIT_EXCEEDED	MAKE_SQLSTATE('C','R','0','0','1')
@@ -171,7 +172,7 @@ extern void credit_shared_end(CreditSharedAccount *acc);
 extern void credit_shared_take_back(CreditSharedAccount *acc, Numeric delta);
 extern bool credit_shared_wait_usable(TransactionId xid);
 extern Numeric credit_shared_account_changing(const char *key, bool write);
-extern Numeric credit_shared_exposure(const char *key);
+extern Numeric credit_shared_exposure(const char *key, Snapshot snapshot);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */
 extern Oid	credit_accounts_oid(void);

@@ -980,6 +980,12 @@ credit_apply_exposure(PG_FUNCTION_ARGS)
 	}
 	source.rel = NULL;
 	source.what = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	/*
+	 * attach, detach and revaluations hold the accounts they change until
+	 * commit, as the row lock does, so that what they report stays true
+	 * in their transaction under the shared-memory ledger too
+	 */
+	lock_accounts(changes, nk);
 	credit_apply_changes(changes, nk, &source);
 	PG_RETURN_VOID();
 }

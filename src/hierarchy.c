@@ -123,7 +123,7 @@ credit_move_account(PG_FUNCTION_ARGS)
 	exposure = DatumGetNumericCopy(NumericGetDatum(exposure));
 	{
 		/* the shared-memory ledger's figure (every order that counts in it has ended) */
-		Numeric		live = credit_shared_exposure(customer);
+		Numeric		live = credit_shared_exposure(customer, NULL);
 
 		if (live)
 			exposure = live;

@@ -73,6 +73,7 @@
 #define SHARED_KEYLEN	64		/* longer keys are served by the row path */
 #define SHARED_NUMLEN	64		/* room for one numeric */
 #define SHARED_SLOTS	8		/* concurrent transactions per account */
+#define SHARED_FOLDS	16		/* recent commits kept for readers' snapshots */
 
 typedef union SharedNumeric
 {
@@ -127,6 +128,11 @@ typedef struct SharedAccount
 	bool		status_unknown; /* it may not: check at the next commit */
 	TransactionId status_writer;	/* a transaction writing it at commit */
 	SharedSlot	slots[SHARED_SLOTS];
+	/* the last commits folded in, so a reader can leave out those its snapshot does not see */
+	TransactionId fold_xid[SHARED_FOLDS];
+	SharedNumeric fold_amount[SHARED_FOLDS];
+	int			fold_next;
+	TransactionId fold_forgotten;	/* the latest commit no longer kept */
 } SharedAccount;
 
 #define SHARED_DATABASES 64		/* databases loaded in one pass; others per account */
@@ -165,6 +171,9 @@ static LocalReservation *mine = NULL;
 static int	nmine = 0;
 static int	maxmine = 0;
 static SharedAccount *loading = NULL;	/* the entry this backend is loading */
+static SharedAccount **held = NULL;		/* entries this transaction is the changer of */
+static int	nheld = 0;
+static int	maxheld = 0;
 static Oid	database_loaded = InvalidOid;	/* the credit.accounts whose entries are loaded */
 static bool loading_database = false;
 
@@ -318,9 +327,18 @@ finish_all(bool commit)
 		{
 			if (commit)
 			{
+				int			f = acc->fold_next;
+
 				shared_put(&acc->exposure,
 						   credit_numeric_add(shared_get(&acc->exposure), shared_get(&slot->pending)));
 				acc->last_xid = mine[i].xid;
+				if (TransactionIdIsValid(acc->fold_xid[f]) &&
+					(!TransactionIdIsValid(acc->fold_forgotten) ||
+					 TransactionIdFollows(acc->fold_xid[f], acc->fold_forgotten)))
+					acc->fold_forgotten = acc->fold_xid[f];
+				acc->fold_xid[f] = mine[i].xid;
+				shared_put(&acc->fold_amount[f], shared_get(&slot->pending));
+				acc->fold_next = (f + 1) % SHARED_FOLDS;
 			}
 			else if (slot->committing)
 				acc->status_unknown = true; /* others' commits counted it */
@@ -342,6 +360,22 @@ finish_all(bool commit)
 		if (mine[i].amount)
 			pfree(mine[i].amount);
 	nmine = 0;
+	/* the accounts held without a reservation: their status writer, if it was us */
+	for (int i = 0; i < nheld; i++)
+	{
+		SharedAccount *acc = held[i];
+
+		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+		if (TransactionIdIsValid(acc->status_writer) && acc->status_writer == acc->changer &&
+			!TransactionIdIsInProgress(acc->status_writer))
+		{
+			acc->status_writer = InvalidTransactionId;
+			if (!commit)
+				acc->status_unknown = true;
+		}
+		LWLockRelease(&acc->lock);
+	}
+	nheld = 0;
 }
 
 /* a loader that failed leaves the entry to the next user */
@@ -413,17 +447,18 @@ static void
 store_statuses(void)
 {
 	TransactionId me = GetTopTransactionId();
-	SharedAccount **accs = palloc(sizeof(SharedAccount *) * nmine);
+	SharedAccount **accs = palloc(sizeof(SharedAccount *) * (nmine + nheld));
 	int			n = 0;
 
-	for (int i = 0; i < nmine; i++)
+	for (int i = 0; i < nmine + nheld; i++)
 	{
+		SharedAccount *acc = i < nmine ? mine[i].acc : held[i - nmine];
 		bool		seen = false;
 
 		for (int j = 0; j < n && !seen; j++)
-			seen = accs[j] == mine[i].acc;
-		if (!seen && mine[i].acc != NULL)
-			accs[n++] = mine[i].acc;
+			seen = accs[j] == acc;
+		if (!seen && acc != NULL)
+			accs[n++] = acc;
 	}
 	qsort(accs, n, sizeof(SharedAccount *), by_key);
 	for (int i = 0; i < n; i++)
@@ -487,12 +522,16 @@ store_statuses(void)
 			if (stored == 0)
 			{
 				TransactionId waiting;
+				TransactionId changer;
 
 				LWLockAcquire(&acc->lock, LW_SHARED);
 				waiting = acc->waiting_writer;
+				changer = acc->changer;
 				LWLockRelease(&acc->lock);
 				if (!(TransactionIdIsValid(waiting) && waiting != me &&
-					  TransactionIdIsInProgress(waiting)))
+					  TransactionIdIsInProgress(waiting)) &&
+					!(TransactionIdIsValid(changer) && changer != me &&
+					  TransactionIdIsInProgress(changer)))
 					stored = credit_store_figure(acc->tag.key, commit_figure_of, acc,
 												 &written, true);
 			}
@@ -526,7 +565,7 @@ shared_xact_callback(XactEvent event, void *arg)
 						 errhint("Commit it instead, or run the server without credit in shared_preload_libraries.")));
 			break;
 		case XACT_EVENT_PRE_COMMIT:
-			if (nmine > 0)
+			if (nmine > 0 || nheld > 0)
 				store_statuses();
 			break;
 		case XACT_EVENT_COMMIT:
@@ -612,6 +651,7 @@ static bool
 read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure)
 {
 	static SPIPlanPtr row_plan = NULL;
+	static SPIPlanPtr reread_plan = NULL;
 	static SPIPlanPtr rebuild_plan = NULL;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -633,6 +673,16 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 							   1, argtypes);
 		if (row_plan == NULL || SPI_keepplan(row_plan) != 0)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		/*
+		 * A reload after a writer ended needs no lock: a later writer marks
+		 * itself first, and waiting for its row lock here could close a
+		 * cycle (it waits for our reservations)
+		 */
+		reread_plan = SPI_prepare("SELECT a.* FROM credit.accounts a"
+								  " WHERE a.customer_key OPERATOR(pg_catalog.=) $1",
+								  1, argtypes);
+		if (reread_plan == NULL || SPI_keepplan(reread_plan) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		rebuild_plan = SPI_prepare("SELECT credit.rebuild_exposure($1)", 1, argtypes);
 		if (rebuild_plan == NULL || SPI_keepplan(rebuild_plan) != 0)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -641,7 +691,8 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 	/* the latest committed state, and (for the row) this transaction's own writes */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = GetCurrentCommandId(false);
-	rc = SPI_execute_snapshot(row_plan, args, NULL, snapshot, InvalidSnapshot, false, false, 1);
+	rc = SPI_execute_snapshot(rebuild ? row_plan : reread_plan, args, NULL, snapshot,
+							  InvalidSnapshot, !rebuild, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading credit.accounts failed: %s", SPI_result_code_string(rc));
 	found = SPI_processed == 1;
@@ -692,6 +743,10 @@ init_entry(SharedAccount *acc, SharedState state)
 	acc->waiting_writer = InvalidTransactionId;
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		acc->slots[i].xid = InvalidTransactionId;
+	for (int i = 0; i < SHARED_FOLDS; i++)
+		acc->fold_xid[i] = InvalidTransactionId;
+	acc->fold_next = 0;
+	acc->fold_forgotten = InvalidTransactionId;
 }
 
 /*
@@ -1287,6 +1342,17 @@ credit_shared_account_changing(const char *key, bool write)
 	}
 	if (acc->waiting_writer == me)
 		acc->waiting_writer = InvalidTransactionId;
+	if (acc->changer != me)
+	{
+		/* its status is derived again at our commit (store_statuses) */
+		if (nheld == maxheld)
+		{
+			maxheld = maxheld ? maxheld * 2 : 16;
+			held = held ? repalloc(held, sizeof(SharedAccount *) * maxheld)
+				: MemoryContextAlloc(TopMemoryContext, sizeof(SharedAccount *) * maxheld);
+		}
+		held[nheld++] = acc;
+	}
 	acc->changer = me;
 	if (write)
 		acc->values_stale = true;
@@ -1300,18 +1366,56 @@ credit_shared_account_changing(const char *key, bool write)
 	return figure;
 }
 
+/* the exposure of key computed from the source tables in snapshot */
+static Numeric
+rebuild_in_snapshot(const char *key, Snapshot snapshot)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(key)};
+	MemoryContext caller = CurrentMemoryContext;
+	Numeric		figure;
+	bool		isnull;
+	int			rc;
+	CreditUserSave save;
+
+	credit_become_owner(&save);
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute_snapshot(SPI_prepare("SELECT credit.rebuild_exposure($1)", 1, argtypes),
+							  args, NULL, snapshot, InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "rebuilding credit exposure failed: %s", SPI_result_code_string(rc));
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		figure = isnull ? zero() : DatumGetNumeric(datumCopy(d, false, -1));
+		MemoryContextSwitchTo(old);
+	}
+	if ((rc = SPI_finish()) != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+	credit_restore_user(&save);
+	return figure;
+}
+
 /*
- * The exposure of key as this transaction sees it (committed, plus its own
- * pending changes), or NULL when the stored column holds it: the row path
- * serves the account, or (its database loaded) it has no entry yet, being
- * new since the load.  Reading loads no entry of its own.
+ * The exposure of key as this transaction sees it, or NULL when the stored
+ * column holds it: the row path serves the account, or (its database
+ * loaded) it has no entry yet, being new since the load.  With a snapshot:
+ * the commits that snapshot sees, plus this transaction's own pending
+ * changes, as the stored column would read in it (commits it does not see
+ * are left out, from the entry's record of recent commits; when that no
+ * longer reaches back to the snapshot, the figure is rebuilt from the
+ * source tables in it).  Without: every commit so far, plus our own.
+ * Reading loads no entry of its own.
  */
 Numeric
-credit_shared_exposure(const char *key)
+credit_shared_exposure(const char *key, Snapshot snapshot)
 {
 	SharedAccount *acc;
 	TransactionId me;
 	Numeric		figure;
+	bool		reaches = true;
 
 	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
 		return NULL;
@@ -1335,9 +1439,23 @@ credit_shared_exposure(const char *key)
 	figure = shared_get(&acc->exposure);
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
-			(acc->slots[i].xid == me || TransactionIdDidCommit(acc->slots[i].xid)))
+			(acc->slots[i].xid == me ||
+			 (TransactionIdDidCommit(acc->slots[i].xid) &&
+			  (snapshot == NULL || !XidInMVCCSnapshot(acc->slots[i].xid, snapshot)))))
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
+	if (snapshot != NULL)
+	{
+		if (TransactionIdIsValid(acc->fold_forgotten) &&
+			!TransactionIdPrecedes(acc->fold_forgotten, snapshot->xmin))
+			reaches = false;
+		for (int i = 0; i < SHARED_FOLDS && reaches; i++)
+			if (TransactionIdIsValid(acc->fold_xid[i]) &&
+				XidInMVCCSnapshot(acc->fold_xid[i], snapshot))
+				figure = credit_numeric_sub(figure, shared_get(&acc->fold_amount[i]));
+	}
 	LWLockRelease(&acc->lock);
+	if (!reaches)
+		return rebuild_in_snapshot(key, snapshot);
 	return figure;
 }
 
@@ -1440,7 +1558,8 @@ credit_live_exposure(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	figure = credit_shared_exposure(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	figure = credit_shared_exposure(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	if (figure)
 		PG_RETURN_NUMERIC(figure);
 	if (PG_ARGISNULL(1))
