@@ -33,7 +33,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $^ > $@
 
-.PHONY: demo test bench deps
+.PHONY: demo test bench deps stress-shared
 deps:
 	@bash test/setup.sh deps
 
@@ -45,3 +45,8 @@ test: deps
 
 bench: deps
 	@bash bench/run.sh
+
+# the stress run under the shared-memory ledger (a preloaded cluster of its
+# own); not part of make test yet: see README, "Shared-memory exposure ledger"
+stress-shared: deps
+	@bash test/setup.sh build && bash test/shared_pass.sh bash test/stress.sh

@@ -722,3 +722,4 @@ SELECT a.customer_key,
 /* sql/roles.sql: the new internal functions, like every function, not for PUBLIC */
 REVOKE ALL ON FUNCTION credit.rebuilt_exposure_query(), credit.rebuild_exposures(),
 	credit.adjust_shared_exposure(text[], numeric[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION credit.adjust_shared_exposure(text[], numeric[]) TO credit_admin;

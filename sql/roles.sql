@@ -357,3 +357,5 @@ GRANT EXECUTE ON FUNCTION credit.ledger_backend(text), credit.live_exposure(text
 GRANT EXECUTE ON FUNCTION credit.shared_ledger() TO credit_admin;
 /* attach_orders and detach_orders add and release through the ledger */
 GRANT EXECUTE ON FUNCTION credit.apply_exposure(text[], numeric[], text) TO credit_admin;
+/* reconcile(repair => true) repairs the shared-memory ledger's figures with it */
+GRANT EXECUTE ON FUNCTION credit.adjust_shared_exposure(text[], numeric[]) TO credit_admin;

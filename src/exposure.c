@@ -787,14 +787,28 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 	CommandCounterIncrement();
 	slot = table_slot_create(rel, NULL);
 	newslot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	if (find_account(rel, index, key, snapshot, slot))
+	/*
+	 * The newest version, found in a fresh snapshot and locked as found (not
+	 * by following its update chain, which at REPEATABLE READ would be a
+	 * serialization failure at commit): a version updated meanwhile is
+	 * looked up again.
+	 */
+	for (;;)
 	{
-		ItemPointerData tid = slot->tts_tid;
+		ItemPointerData tid;
 
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		if (!find_account(rel, index, key, snapshot, slot))
+			break;
+		tid = slot->tts_tid;
 		result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(false),
 								  LockTupleNoKeyExclusive, wait ? LockWaitBlock : LockWaitSkip,
-								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+								  0, &tmfd);
+		if (result == TM_Updated || result == TM_Deleted)
+		{
+			UnregisterSnapshot(snapshot);
+			continue;
+		}
 		if (result == TM_WouldBlock)
 			stored = 0;
 		else if (result == TM_Ok)
@@ -835,6 +849,7 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 				heap_freetuple(oldtuple);
 			stored = 1;
 		}
+		break;
 	}
 	UnregisterSnapshot(snapshot);
 	ExecDropSingleTupleTableSlot(newslot);

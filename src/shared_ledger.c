@@ -746,7 +746,8 @@ init_entry(SharedAccount *acc, SharedState state)
 	for (int i = 0; i < SHARED_FOLDS; i++)
 		acc->fold_xid[i] = InvalidTransactionId;
 	acc->fold_next = 0;
-	acc->fold_forgotten = InvalidTransactionId;
+	/* its figure counts every commit until now: older snapshots rebuild theirs */
+	acc->fold_forgotten = ReadNextTransactionId();
 }
 
 /*
