@@ -100,6 +100,7 @@ typedef struct SharedSlot
 	TransactionId xid;			/* InvalidTransactionId: free */
 	uint64		seq;			/* order in which the slots were taken */
 	bool		committing;		/* its owner has passed pre-commit */
+	bool		token_wait;		/* ... and waits there for the status writer */
 	SharedNumeric pending;
 } SharedSlot;
 
@@ -393,8 +394,9 @@ abandon_loading(void)
 
 /*
  * The exposure at this transaction's commit (lock held): committed, plus
- * the slots of transactions that committed or passed pre-commit (they
- * commit before us or are about to), plus ours.
+ * the slots of transactions that committed, or passed pre-commit without
+ * waiting for the status writer (they commit before us: a status writer
+ * waits for them), plus ours.
  */
 static Numeric
 commit_figure(SharedAccount *acc, TransactionId me)
@@ -406,10 +408,26 @@ commit_figure(SharedAccount *acc, TransactionId me)
 		SharedSlot *s = &acc->slots[i];
 
 		if (TransactionIdIsValid(s->xid) &&
-			(s->xid == me || s->committing || TransactionIdDidCommit(s->xid)))
+			(s->xid == me || TransactionIdDidCommit(s->xid) ||
+			 (s->committing && !s->token_wait && !TransactionIdDidAbort(s->xid))))
 			figure = credit_numeric_add(figure, shared_get(&s->pending));
 	}
 	return figure;
+}
+
+/* another transaction past pre-commit, not waiting for us: the writer waits for it */
+static TransactionId
+committing_other(SharedAccount *acc, TransactionId me)
+{
+	for (int i = 0; i < SHARED_SLOTS; i++)
+	{
+		SharedSlot *s = &acc->slots[i];
+
+		if (TransactionIdIsValid(s->xid) && s->xid != me && s->committing &&
+			!s->token_wait && TransactionIdIsInProgress(s->xid))
+			return s->xid;
+	}
+	return InvalidTransactionId;
 }
 
 static Numeric
@@ -469,15 +487,34 @@ store_statuses(void)
 		CreditStatus status;
 		CreditStatus written;
 		int			stored;
+		int			save_iso;
 
 		for (;;)
 		{
 			TransactionId writer;
+			TransactionId other;
 
 			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 			slot = find_slot(acc, me);
+			/* a status writer at work: commit after it, and count it */
+			writer = acc->status_writer;
+			if (TransactionIdIsValid(writer) && writer != me &&
+				TransactionIdIsInProgress(writer))
+			{
+				if (slot)
+				{
+					slot->committing = true;
+					slot->token_wait = true;
+				}
+				LWLockRelease(&acc->lock);
+				XactLockTableWait(writer, NULL, NULL, XLTW_Update);
+				continue;
+			}
 			if (slot)
+			{
 				slot->committing = true;
+				slot->token_wait = false;
+			}
 			if (acc->state != SHARED_VALID)
 			{
 				LWLockRelease(&acc->lock);
@@ -499,24 +536,32 @@ store_statuses(void)
 				LWLockRelease(&acc->lock);
 				break;
 			}
-			writer = acc->status_writer;
-			if (TransactionIdIsValid(writer) && writer != me &&
-				TransactionIdIsInProgress(writer))
+			acc->status_writer = me;
+			/* those already past pre-commit commit first: our figure counts them */
+			while (TransactionIdIsValid(other = committing_other(acc, me)))
 			{
 				LWLockRelease(&acc->lock);
-				XactLockTableWait(writer, NULL, NULL, XLTW_Update);
-				continue;
+				XactLockTableWait(other, NULL, NULL, XLTW_Update);
+				LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 			}
-			acc->status_writer = me;
 			LWLockRelease(&acc->lock);
 
 			/*
 			 * Pre-commit runs without a snapshot; recording the change needs
 			 * one.  A row locked by a writer of the account that waits for
-			 * this transaction's reservation is left to it (its trigger
-			 * derives the status once we are done); a row locked otherwise
-			 * is waited for.
+			 * this transaction's reservation, or by the account's changer,
+			 * is left to it (its trigger, or its own commit, derives the
+			 * status once we are done); a row locked otherwise is waited
+			 * for.
 			 */
+			/*
+			 * At REPEATABLE READ or SERIALIZABLE too, the write and its audit
+			 * row are made as at READ COMMITTED: no statement of the
+			 * transaction is left to see the difference, and the chain head
+			 * another commit moved is no serialization failure at commit
+			 */
+			save_iso = XactIsoLevel;
+			XactIsoLevel = XACT_READ_COMMITTED;
 			PushActiveSnapshot(GetTransactionSnapshot());
 			stored = credit_store_figure(acc->tag.key, commit_figure_of, acc, &written, false);
 			if (stored == 0)
@@ -536,6 +581,7 @@ store_statuses(void)
 												 &written, true);
 			}
 			PopActiveSnapshot();
+			XactIsoLevel = save_iso;
 			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 			if (stored > 0)
 			{
@@ -1070,6 +1116,8 @@ credit_shared_account(const char *key)
 
 		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 		shared_put(&acc->exposure, exposure);
+		/* commits before the rebuild are in its figure, not in the record */
+		acc->fold_forgotten = ReadNextTransactionId();
 		if (exists)
 			install_values(acc, &v);
 		acc->state = exists ? SHARED_VALID : SHARED_GONE;
@@ -1172,10 +1220,15 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 		if (!TransactionIdIsValid(s->xid))
 			continue;
 		p = shared_get(&s->pending);
-		/* ours; another's increase unless it aborted; another's committed decrease */
+		/*
+		 * ours; another's increase unless it aborted; another's decrease once
+		 * it has committed and ended (is visible to new snapshots: counting
+		 * it between its commit record and its end would let a snapshot see
+		 * our increase without its decrease)
+		 */
 		if (s->xid == me ||
 			(credit_numeric_cmp(p, zero()) > 0 ? !TransactionIdDidAbort(s->xid)
-			 : TransactionIdDidCommit(s->xid)))
+			 : (TransactionIdDidCommit(s->xid) && !TransactionIdIsInProgress(s->xid))))
 			figure = credit_numeric_add(figure, p);
 	}
 	v->credit_limit = shared_get(&acc->credit_limit);
@@ -1242,6 +1295,7 @@ credit_shared_reserve(CreditSharedAccount *cacc, Numeric delta, TransactionId *w
 		slot->xid = me;
 		slot->seq = acc->next_seq++;
 		slot->committing = false;
+		slot->token_wait = false;
 		shared_put(&slot->pending, zero());
 	}
 	shared_put(&slot->pending, credit_numeric_add(shared_get(&slot->pending), delta));
@@ -1360,7 +1414,9 @@ credit_shared_account_changing(const char *key, bool write)
 	figure = shared_get(&acc->exposure);
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
-			(acc->slots[i].xid == me || TransactionIdDidCommit(acc->slots[i].xid)))
+			(acc->slots[i].xid == me ||
+			 (TransactionIdDidCommit(acc->slots[i].xid) &&
+			  !TransactionIdIsInProgress(acc->slots[i].xid))))
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
 	figure = DatumGetNumeric(datumCopy(NumericGetDatum(figure), false, -1));
 	LWLockRelease(&acc->lock);

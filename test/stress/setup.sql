@@ -720,7 +720,13 @@ SELECT (SELECT count(*) FROM credit.reconcile()),
 				   FROM stress.hold_problems LIMIT 3)
 				UNION ALL
 				(SELECT format('application %s: %s', application_id, problem)
-				   FROM stress.approval_problems LIMIT 3)) x);
+				   FROM stress.approval_problems LIMIT 3)
+				UNION ALL
+				(SELECT format('exposure %s: %s, open orders %s', customer_key, exposure, open_total)
+				   FROM stress.exposure_mismatch LIMIT 3)
+				UNION ALL
+				(SELECT format('over %s: %s', u.customer_key, u)
+				   FROM stress.unexplained_over_limit() u LIMIT 3)) x);
 $$;
 
 CREATE FUNCTION stress.pick_customer() RETURNS bigint
