@@ -26,7 +26,10 @@ sql() { local db=$1; shift; "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "${CONN[@]}" 
 scalar() { sql "$1" -At -c "$2"; }
 restart() {	# restart with (1) or without (0) the preload
 	as_postgres sed -i '/^shared_preload_libraries/d' "$DATA/postgresql.conf"
-	[ "$1" = 1 ] && echo "shared_preload_libraries = 'credit'" | as_postgres tee -a "$DATA/postgresql.conf" >/dev/null
+	as_postgres sed -i '/^credit.shared_ledger_accounts/d' "$DATA/postgresql.conf"
+	# room for every account of the run (10,101): a database is loaded in one pass
+	[ "$1" = 1 ] && printf "shared_preload_libraries = 'credit'\ncredit.shared_ledger_accounts = 20000\n" |
+		as_postgres tee -a "$DATA/postgresql.conf" >/dev/null
 	as_postgres "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 restart >/dev/null
 }
 

@@ -847,9 +847,9 @@ numeric_fits(Numeric n)
 /*
  * Load every account of this database in one pass over the source tables
  * (credit.rebuild_exposures), in a snapshot that sees others' committed
- * rows and none of this transaction's.  The account values are reread by
- * each entry's first order (values_stale), under the row's share lock, so
- * a write of an account row that ran meanwhile is not missed.  Accounts
+ * rows and none of this transaction's.  A write of an account row cannot
+ * run meanwhile unseen: its trigger loads the database first (waiting for
+ * this load) and then marks the entry as changing.  Accounts
  * that do not fit are served by row locks until the next restart; their
  * stored exposure, which the shared ledger may have served in an earlier
  * run of the server, is set to the rebuilt figure.  Returns false (the
@@ -919,7 +919,6 @@ load_all(void)
 		init_entry(acc, SHARED_VALID);
 		shared_put(&acc->exposure, exposure);
 		install_values(acc, &v);
-		acc->values_stale = true;
 	}
 	LWLockRelease(ledger->map_lock);
 
