@@ -24,18 +24,25 @@
  *     detector sees it) and decides again, as the row-locked design waits
  *     for the row lock: both accept and refuse the same orders.
  *
- * An entry is loaded on first use since the server started: its exposure
- * is rebuilt from the source tables (credit.rebuild_exposure) in a snapshot
- * that sees the committed rows of others and none of this transaction's,
- * while other users of the entry wait; the limit values come from the
- * account row.  A write of the account row (its limit, status, the row
- * itself) first waits for the transactions holding reservations on it and
- * marks the entry as changing; orders then wait for that transaction and
- * reload the values.  Entries are never evicted while the server runs: an
- * account that found the table full is served by the row-locked path until
- * the next restart (the choice is stable, so no account is ever served by
- * both).  After a restart or a crash the table starts empty and every
- * account is rebuilt on first use.
+ * A database's entries are loaded in one pass on its first use since the
+ * server started (credit.rebuild_exposures), an account created later on
+ * its own first use (credit.rebuild_exposure), in a snapshot that sees the
+ * committed rows of others and none of this transaction's, while other
+ * users wait; the limit values come from the account row.  Readers
+ * (credit.live_exposure) get the figure in their snapshot: an entry keeps
+ * its last commits, to leave out those the snapshot does not see, or the
+ * figure is rebuilt in it.  The status column is written at commit by a
+ * transaction whose commit changes the derived status (store_statuses).
+ *
+ * A write of the account row (its limit, status, the row itself), and a
+ * hold of the account (the hold and warn tables' check, attach, detach,
+ * revaluations), first waits for the transactions holding reservations on
+ * it and marks the entry as changing; orders then wait for that
+ * transaction (and after a write reload the values).  Entries are never
+ * evicted while the server runs: accounts that do not fit are served by
+ * the row-locked path until the next restart (the choice is stable, so no
+ * account is ever served by both).  After a restart or a crash the table
+ * starts empty and every account is rebuilt on first use.
  *
  * Hot standbys: the ledger is never written there (no order can be).
  * PREPARE TRANSACTION with reservations is refused.
@@ -48,7 +55,6 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -60,6 +66,7 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
