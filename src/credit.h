@@ -22,6 +22,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "utils/array.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -176,6 +177,8 @@ extern Numeric credit_shared_exposure(const char *key, Snapshot snapshot);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */
 extern Oid	credit_accounts_oid(void);
+extern int	credit_keys_and_deltas(ArrayType *keys, ArrayType *deltas, const char *fname,
+								   char ***keys_out, Numeric **deltas_out);
 extern int	credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 								CreditStatus *written, bool wait);
 

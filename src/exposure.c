@@ -368,6 +368,44 @@ check_currency(HeapTuple tuple, TupleDesc desc, const LedgerEntry *change)
 				 errhint("Retry the transaction.")));
 }
 
+/*
+ * Write v->exposure, and the status the rule derives from it, into the
+ * account row version oldtuple at tid; when the update succeeds, also the
+ * new index entries and the recorded status change.  v->status becomes the
+ * derived status.
+ */
+static TM_Result
+write_account(Relation rel, ItemPointer tid, HeapTuple oldtuple, CreditAccountValues *v,
+			  Numeric effective, Snapshot snapshot, TupleTableSlot *newslot, const char *key)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	CreditStatus old_status = v->status;
+	int			cols[2] = {Anum_accounts_exposure, Anum_accounts_status};
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	result;
+	bool		needs_index;
+	bool		only_summarizing;
+
+	v->status = credit_derive_status(v, effective);
+	values[0] = NumericGetDatum(v->exposure);
+	values[1] = CStringGetTextDatum(credit_status_name(v->status));
+	ExecStoreHeapTuple(heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls),
+					   newslot, true);
+	result = credit_tuple_update(rel, tid, newslot, snapshot, &tmfd,
+								 &lockmode, &needs_index, &only_summarizing);
+	if (result == TM_Ok)
+	{
+		if (needs_index)
+			insert_index_entries(rel, newslot, only_summarizing);
+		if (v->status != old_status)
+			credit_record_status_change(key, old_status, v->status, v->exposure, effective);
+	}
+	return result;
+}
+
 static void
 apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batch_snapshot,
 		  const CreditSource *source)
@@ -401,17 +439,8 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batc
 		HeapTuple	oldtuple;
 		CreditAccountValues v;
 		Numeric		effective;
-		CreditStatus old_status;
-		int			cols[2] = {Anum_accounts_exposure, Anum_accounts_status};
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-		HeapTuple	newtuple;
 		ItemPointerData tid = slot->tts_tid;
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
 		TM_Result	result;
-		bool		needs_index;
-		bool		only_summarizing;
 
 		oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
 		if (change->currency)
@@ -423,7 +452,6 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batc
 			result = TM_Updated;	/* decide again on the newest version */
 		else
 		{
-			old_status = v.status;
 			v.exposure = credit_numeric_add(v.exposure, change->delta);
 			if (!credit_numeric_in_bounds(v.exposure))
 				ereport(ERROR,
@@ -431,22 +459,9 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batc
 						 errmsg("exposure of customer \"%s\" would be out of range", key),
 						 errdetail("Exposure must stay below %s in magnitude.", CREDIT_AMOUNT_BOUND),
 						 source->rel ? errtable(source->rel) : 0));
-			v.status = credit_derive_status(&v, effective);
-
-			values[0] = NumericGetDatum(v.exposure);
-			values[1] = CStringGetTextDatum(credit_status_name(v.status));
-			newtuple = heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls);
-			ExecStoreHeapTuple(newtuple, newslot, true);
-
-			result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
-										 &lockmode, &needs_index, &only_summarizing);
+			result = write_account(rel, &tid, oldtuple, &v, effective, snapshot, newslot, key);
 			if (result == TM_Ok)
 			{
-				if (needs_index)
-					insert_index_entries(rel, newslot, only_summarizing);
-				if (v.status != old_status)
-					credit_record_status_change(key, old_status, v.status,
-												v.exposure, effective);
 				if (shouldfree)
 					heap_freetuple(oldtuple);
 				break;
@@ -815,36 +830,16 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 		{
 			bool		shouldfree;
 			HeapTuple	oldtuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
-			TupleDesc	desc = RelationGetDescr(rel);
 			CreditAccountValues v;
-			Numeric		effective;
-			CreditStatus old_status;
-			int			cols[2] = {Anum_accounts_exposure, Anum_accounts_status};
-			Datum		values[2];
-			bool		nulls[2] = {false, false};
-			LockTupleMode lockmode;
-			bool		needs_index;
-			bool		only_summarizing;
 
-			credit_account_values(oldtuple, desc, &v);
-			old_status = v.status;
+			credit_account_values(oldtuple, RelationGetDescr(rel), &v);
 			v.exposure = figure(arg);
-			effective = credit_effective_limit(&v);
-			v.status = credit_derive_status(&v, effective);
-			*written = v.status;
-			values[0] = NumericGetDatum(v.exposure);
-			values[1] = CStringGetTextDatum(credit_status_name(v.status));
-			ExecStoreHeapTuple(heap_modify_tuple_by_cols(oldtuple, desc, 2, cols, values, nulls),
-							   newslot, true);
 			tid = slot->tts_tid;
-			result = credit_tuple_update(rel, &tid, newslot, snapshot, &tmfd,
-										 &lockmode, &needs_index, &only_summarizing);
+			result = write_account(rel, &tid, oldtuple, &v, credit_effective_limit(&v),
+								   snapshot, newslot, key);
 			if (result != TM_Ok)
 				elog(ERROR, "unexpected result %d writing locked credit account", (int) result);
-			if (needs_index)
-				insert_index_entries(rel, newslot, only_summarizing);
-			if (v.status != old_status)
-				credit_record_status_change(key, old_status, v.status, v.exposure, effective);
+			*written = v.status;
 			if (shouldfree)
 				heap_freetuple(oldtuple);
 			stored = 1;
@@ -953,6 +948,42 @@ credit_try_apply_changes(CreditChange *changes, int nchanges, const CreditSource
 }
 
 /*
+ * The customers and deltas of a (text[], numeric[]) pair of arguments of
+ * function fname, of equal length, without NULLs (2202E, 22004); returns
+ * their number.
+ */
+int
+credit_keys_and_deltas(ArrayType *keys, ArrayType *deltas, const char *fname,
+					   char ***keys_out, Numeric **deltas_out)
+{
+	Datum	   *kd,
+			   *dd;
+	bool	   *kn,
+			   *dn;
+	int			nk,
+				nd;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
+	deconstruct_array(deltas, NUMERICOID, -1, false, TYPALIGN_INT, &dd, &dn, &nd);
+	if (nk != nd)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s needs as many deltas as customers", fname)));
+	*keys_out = palloc(sizeof(char *) * (nk + 1));
+	*deltas_out = palloc(sizeof(Numeric) * (nk + 1));
+	for (int i = 0; i < nk; i++)
+	{
+		if (kn[i] || dn[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s: customers and deltas must not be null", fname)));
+		(*keys_out)[i] = TextDatumGetCString(kd[i]);
+		(*deltas_out)[i] = DatumGetNumeric(dd[i]);
+	}
+	return nk;
+}
+
+/*
  * credit.apply_exposure(customer_keys, deltas, what): the ledger from SQL,
  * unchecked: each customer's exposure (and its ancestors') changes by its
  * delta, in the lock order.  Internal (credit.revalue); no grant.
@@ -962,34 +993,20 @@ PG_FUNCTION_INFO_V1(credit_apply_exposure);
 Datum
 credit_apply_exposure(PG_FUNCTION_ARGS)
 {
-	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *deltas = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *kd,
-			   *dd;
-	bool	   *kn,
-			   *dn;
-	int			nk,
-				nd;
+	char	  **keys;
+	Numeric    *deltas;
+	int			nk = credit_keys_and_deltas(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1),
+											"credit.apply_exposure", &keys, &deltas);
 	CreditChange *changes;
 	CreditSource source;
 
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
-	deconstruct_array(deltas, NUMERICOID, -1, false, TYPALIGN_INT, &dd, &dn, &nd);
-	if (nk != nd)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("credit.apply_exposure needs as many deltas as customers")));
 	if (nk == 0)
 		PG_RETURN_VOID();
 	changes = palloc(sizeof(CreditChange) * nk);
 	for (int i = 0; i < nk; i++)
 	{
-		if (kn[i] || dn[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("credit.apply_exposure: customers and deltas must not be null")));
-		changes[i].customer_key = TextDatumGetCString(kd[i]);
-		changes[i].delta = DatumGetNumeric(dd[i]);
+		changes[i].customer_key = keys[i];
+		changes[i].delta = deltas[i];
 		changes[i].check = false;
 		changes[i].currency = NULL;
 	}

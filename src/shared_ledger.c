@@ -66,7 +66,6 @@
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -1536,33 +1535,17 @@ PG_FUNCTION_INFO_V1(credit_adjust_shared_exposure);
 Datum
 credit_adjust_shared_exposure(PG_FUNCTION_ARGS)
 {
-	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(0);
-	ArrayType  *deltas = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *kd,
-			   *dd;
-	bool	   *kn,
-			   *dn;
-	int			nk,
-				nd;
+	char	  **keys;
+	Numeric    *deltas;
+	int			nk = credit_keys_and_deltas(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1),
+											"credit.adjust_shared_exposure", &keys, &deltas);
 	int32		applied = 0;
 
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &kd, &kn, &nk);
-	deconstruct_array(deltas, NUMERICOID, -1, false, TYPALIGN_INT, &dd, &dn, &nd);
-	if (nk != nd)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("credit.adjust_shared_exposure needs as many deltas as customers")));
 	for (int i = 0; i < nk; i++)
 	{
-		char	   *key;
-		CreditSharedAccount *acc;
+		char	   *key = keys[i];
+		CreditSharedAccount *acc = credit_shared_account(key);
 
-		if (kn[i] || dn[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("credit.adjust_shared_exposure: customers and deltas must not be null")));
-		key = TextDatumGetCString(kd[i]);
-		acc = credit_shared_account(key);
 		if (acc == NULL)
 			continue;
 		for (;;)
@@ -1579,7 +1562,7 @@ credit_adjust_shared_exposure(PG_FUNCTION_ARGS)
 			}
 			if (r == CREDIT_SHARED_LOCKED)
 			{
-				if (!credit_shared_reserve(acc, DatumGetNumeric(dd[i]), &wait_for))
+				if (!credit_shared_reserve(acc, deltas[i], &wait_for))
 				{
 					if (credit_shared_wait_usable(wait_for))
 						XactLockTableWait(wait_for, NULL, NULL, XLTW_Update);
