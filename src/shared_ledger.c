@@ -80,6 +80,15 @@
 #define SHARED_NUMLEN	64		/* room for one numeric */
 #define SHARED_SLOTS	8		/* concurrent transactions per account */
 #define SHARED_FOLDS	16		/* recent commits kept for readers' snapshots */
+#define SHARED_LOAD_XIP	16		/* running transactions kept of a load's snapshot */
+
+/* the snapshot an entry's figure was rebuilt in: who it saw */
+typedef struct LoadMark
+{
+	TransactionId xmax;
+	int			nxip;			/* -1: more than SHARED_LOAD_XIP */
+	TransactionId xip[SHARED_LOAD_XIP];
+} LoadMark;
 
 typedef union SharedNumeric
 {
@@ -140,6 +149,7 @@ typedef struct SharedAccount
 	SharedNumeric fold_amount[SHARED_FOLDS];
 	int			fold_next;
 	TransactionId fold_forgotten;	/* the latest commit no longer kept */
+	LoadMark	load;			/* the snapshot its figure was rebuilt in */
 } SharedAccount;
 
 #define SHARED_DATABASES 64		/* databases loaded in one pass; others per account */
@@ -185,6 +195,7 @@ static Oid	database_loaded = InvalidOid;	/* the credit.accounts whose entries ar
 static bool loading_database = false;
 
 static void store_statuses(void);
+static void mark_load(LoadMark *mark, Snapshot snapshot);
 static void shared_xact_callback(XactEvent event, void *arg);
 static void shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
@@ -699,6 +710,8 @@ install_values(SharedAccount *acc, const CreditAccountValues *v)
  * source tables give it, in a snapshot that sees others' committed rows
  * and none of this transaction's.  Returns false when there is no row.
  */
+static LoadMark last_load;		/* the snapshot of read_account's last rebuild */
+
 static bool
 read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure)
 {
@@ -743,6 +756,8 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 	/* the latest committed state, and (for the row) this transaction's own writes */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = GetCurrentCommandId(false);
+	if (rebuild)
+		mark_load(&last_load, snapshot);
 	rc = SPI_execute_snapshot(rebuild ? row_plan : reread_plan, args, NULL, snapshot,
 							  InvalidSnapshot, !rebuild, false, 1);
 	if (rc != SPI_OK_SELECT)
@@ -798,8 +813,46 @@ init_entry(SharedAccount *acc, SharedState state)
 	for (int i = 0; i < SHARED_FOLDS; i++)
 		acc->fold_xid[i] = InvalidTransactionId;
 	acc->fold_next = 0;
-	/* its figure counts every commit until now: older snapshots rebuild theirs */
-	acc->fold_forgotten = ReadNextTransactionId();
+	acc->fold_forgotten = InvalidTransactionId;
+	acc->load.xmax = InvalidTransactionId;
+	acc->load.nxip = -1;
+}
+
+static void
+mark_load(LoadMark *mark, Snapshot snapshot)
+{
+	mark->xmax = snapshot->xmax;
+	mark->nxip = snapshot->xcnt <= SHARED_LOAD_XIP ? (int) snapshot->xcnt : -1;
+	for (int i = 0; i < mark->nxip; i++)
+		mark->xip[i] = snapshot->xip[i];
+}
+
+/*
+ * Does snapshot see every commit the load's snapshot saw?  Yes when it was
+ * taken after them: no transaction it sees as running had committed (and
+ * was thus seen) by the load.
+ */
+static bool
+sees_load(const LoadMark *mark, Snapshot snapshot)
+{
+	if (!TransactionIdIsValid(mark->xmax) ||
+		TransactionIdPrecedesOrEquals(mark->xmax, snapshot->xmin))
+		return true;
+	if (mark->nxip < 0 || TransactionIdPrecedes(snapshot->xmax, mark->xmax))
+		return false;
+	for (uint32 i = 0; i < snapshot->xcnt; i++)
+	{
+		TransactionId x = snapshot->xip[i];
+		bool		running_then = false;
+
+		if (!TransactionIdPrecedes(x, mark->xmax))
+			continue;
+		for (int j = 0; j < mark->nxip && !running_then; j++)
+			running_then = mark->xip[j] == x;
+		if (!running_then && TransactionIdDidCommit(x))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -871,6 +924,7 @@ load_all(void)
 	uint64		nrows;
 	List	   *overflow = NIL;
 	bool		done = true;
+	LoadMark	mark;
 	CreditUserSave save;
 
 	credit_become_owner(&save);
@@ -887,6 +941,7 @@ load_all(void)
 	}
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = FirstCommandId;
+	mark_load(&mark, snapshot);
 	rc = SPI_execute_snapshot(plan, NULL, NULL, snapshot, InvalidSnapshot, true, false, 0);
 	UnregisterSnapshot(snapshot);
 	if (rc != SPI_OK_SELECT)
@@ -924,6 +979,7 @@ load_all(void)
 			continue;
 		init_entry(acc, SHARED_VALID);
 		shared_put(&acc->exposure, exposure);
+		acc->load = mark;
 		install_values(acc, &v);
 	}
 	LWLockRelease(ledger->map_lock);
@@ -1122,7 +1178,7 @@ credit_shared_account(const char *key)
 		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 		shared_put(&acc->exposure, exposure);
 		/* commits before the rebuild are in its figure, not in the record */
-		acc->fold_forgotten = ReadNextTransactionId();
+		acc->load = last_load;
 		if (exists)
 			install_values(acc, &v);
 		acc->state = exists ? SHARED_VALID : SHARED_GONE;
@@ -1507,8 +1563,9 @@ credit_shared_exposure(const char *key, Snapshot snapshot)
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
 	if (snapshot != NULL)
 	{
-		if (TransactionIdIsValid(acc->fold_forgotten) &&
-			!TransactionIdPrecedes(acc->fold_forgotten, snapshot->xmin))
+		if ((TransactionIdIsValid(acc->fold_forgotten) &&
+			 !TransactionIdPrecedes(acc->fold_forgotten, snapshot->xmin)) ||
+			!sees_load(&acc->load, snapshot))
 			reaches = false;
 		for (int i = 0; i < SHARED_FOLDS && reaches; i++)
 			if (TransactionIdIsValid(acc->fold_xid[i]) &&
