@@ -21,7 +21,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(135);
+SELECT plan(137);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
@@ -438,6 +438,11 @@ SELECT throws_ok($$SELECT credit.apply_exposure('{Z}', '{1,2}', 'test')$$, '2202
 				 'apply_exposure with more deltas than customers: 2202E');
 SELECT throws_ok($$SELECT credit.apply_exposure('{Z,NULL}', '{1,2}', 'test')$$, '22004', NULL,
 				 'apply_exposure with a null customer: 22004');
+/* the shared ledger's repair reads its arguments the same way (without the preload it applies none) */
+SELECT throws_ok($$SELECT credit.adjust_shared_exposure('{Z}', '{1,2}')$$, '2202E', NULL,
+				 'adjust_shared_exposure with more deltas than customers: 2202E');
+SELECT throws_ok($$SELECT credit.adjust_shared_exposure('{Z}', '{NULL}')$$, '22004', NULL,
+				 'adjust_shared_exposure with a null delta: 22004');
 
 /* ------------------------------------------------------------------ */
 /* business_date in the company's time zone                            */
