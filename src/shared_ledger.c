@@ -195,6 +195,7 @@ static Oid	database_loaded = InvalidOid;	/* the credit.accounts whose entries ar
 static bool loading_database = false;
 
 static void store_statuses(void);
+static void entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v);
 static void mark_load(LoadMark *mark, Snapshot snapshot);
 static void shared_xact_callback(XactEvent event, void *arg);
 static void shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -537,17 +538,8 @@ store_statuses(void)
 				LWLockRelease(&acc->lock);
 				break;
 			}
-			v.credit_limit = shared_get(&acc->credit_limit);
-			v.temp_limit = shared_get(&acc->temp_limit);
-			v.watch_ratio = shared_get(&acc->watch_ratio);
-			v.temp_from_null = acc->temp_from_null;
-			v.temp_until_null = acc->temp_until_null;
-			v.temp_from = acc->temp_from;
-			v.temp_until = acc->temp_until;
-			v.manual = (CreditStatus) acc->manual;
-			v.dunning = (CreditStatus) acc->dunning;
-			v.exposure = commit_figure(acc, me);
-			status = credit_derive_status(&v, credit_effective_limit(&v));
+			entry_values(acc, commit_figure(acc, me), &v);
+			status = v.status;
 			if (status == (CreditStatus) acc->stored_status && !acc->status_unknown)
 			{
 				LWLockRelease(&acc->lock);
@@ -703,6 +695,26 @@ install_values(SharedAccount *acc, const CreditAccountValues *v)
 	acc->dunning = (int8) v->dunning;
 	acc->stored_status = (int8) v->status;
 	acc->status_unknown = false;
+}
+
+/*
+ * The entry's account values (lock held), with exposure and the status the
+ * rule derives from it: install_values read back.
+ */
+static void
+entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v)
+{
+	v->credit_limit = shared_get(&acc->credit_limit);
+	v->temp_limit = shared_get(&acc->temp_limit);
+	v->watch_ratio = shared_get(&acc->watch_ratio);
+	v->temp_from_null = acc->temp_from_null;
+	v->temp_until_null = acc->temp_until_null;
+	v->temp_from = acc->temp_from;
+	v->temp_until = acc->temp_until;
+	v->manual = (CreditStatus) acc->manual;
+	v->dunning = (CreditStatus) acc->dunning;
+	v->exposure = exposure;
+	v->status = credit_derive_status(v, credit_effective_limit(v));
 }
 
 /*
@@ -1292,17 +1304,7 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 			 : (TransactionIdDidCommit(s->xid) && !TransactionIdIsInProgress(s->xid))))
 			figure = credit_numeric_add(figure, p);
 	}
-	v->credit_limit = shared_get(&acc->credit_limit);
-	v->temp_limit = shared_get(&acc->temp_limit);
-	v->watch_ratio = shared_get(&acc->watch_ratio);
-	v->temp_from_null = acc->temp_from_null;
-	v->temp_until_null = acc->temp_until_null;
-	v->temp_from = acc->temp_from;
-	v->temp_until = acc->temp_until;
-	v->manual = (CreditStatus) acc->manual;
-	v->dunning = (CreditStatus) acc->dunning;
-	v->exposure = figure;
-	v->status = credit_derive_status(v, credit_effective_limit(v));
+	entry_values(acc, figure, v);
 	return CREDIT_SHARED_LOCKED;
 }
 
