@@ -95,7 +95,13 @@ credit_caller(PG_FUNCTION_ARGS)
 																		  false))));
 }
 
-/* switch to the owner of schema credit for internal queries */
+/*
+ * Switch to the owner of schema credit for internal queries, with
+ * search_path pinned to pg_catalog, pg_temp: every internal query of the C
+ * code runs between this and credit_restore_user, so a C function that runs
+ * no other name lookup needs no SET search_path of its own (the order
+ * trigger has none: a SET per row costs about 4% of an order's CPU).
+ */
 void
 credit_become_owner(CreditUserSave *save)
 {
@@ -108,6 +114,9 @@ credit_become_owner(CreditUserSave *save)
 	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
 
+	save->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
 	save->actor = credit_actor;
 	save->actor_owner = credit_actor_owner;
@@ -124,4 +133,5 @@ credit_restore_user(const CreditUserSave *save)
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 	credit_actor = save->actor;
 	credit_actor_owner = save->actor_owner;
+	AtEOXact_GUC(false, save->guc_level);
 }

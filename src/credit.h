@@ -69,6 +69,7 @@ typedef struct CreditUserSave
 	int			sec_context;
 	Oid			actor;
 	Oid			actor_owner;
+	int			guc_level;		/* search_path pinned from this GUC nest level */
 } CreditUserSave;
 
 extern Oid	credit_actor_id(void);
@@ -173,6 +174,7 @@ extern void credit_shared_end(CreditSharedAccount *acc);
 extern void credit_shared_take_back(CreditSharedAccount *acc, Numeric delta);
 extern bool credit_shared_wait_usable(TransactionId xid);
 extern Numeric credit_shared_account_changing(const char *key, bool write);
+extern bool credit_shared_parent(const char *key, char **parent);
 extern Numeric credit_shared_exposure(const char *key, Snapshot snapshot);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */

@@ -59,7 +59,6 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 	List	   *relids = NIL;
 	List	   *nsps = NIL;
 	CreditUserSave save;
-	int			save_nestlevel;
 	int			rc;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -95,12 +94,8 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 	if (relids == NIL && nsps == NIL)
 		PG_RETURN_VOID();
 
-	/* then detach as the owner, with a pinned search_path */
+	/* then detach as the owner, with a pinned search_path (credit_become_owner) */
 	credit_become_owner(&save);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 	foreach(lc, relids)
@@ -118,7 +113,6 @@ credit_release_dropped_tables(PG_FUNCTION_ARGS)
 						lfirst_oid(lc));
 	if ((rc = SPI_finish()) != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
-	AtEOXact_GUC(false, save_nestlevel);
 	credit_restore_user(&save);
 	PG_RETURN_VOID();
 }

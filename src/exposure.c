@@ -592,8 +592,9 @@ entry_cmp(const void *a, const void *b)
 
 /*
  * The chain of accounts from key up to its root, in chain[0..n-1] (key
- * first), with where each row was found.  A key without an account ends
- * the chain at itself: the apply reports it.
+ * first), with where each row was found (found[i]: tids[i] holds it; not
+ * when the shared ledger's entry told the parent, credit_shared_parent).
+ * A key without an account ends the chain at itself: the apply reports it.
  */
 static int
 read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot,
@@ -613,6 +614,12 @@ read_chain(Relation rel, Relation index, Snapshot snapshot, TupleTableSlot *slot
 					 errmsg("credit account \"%s\" has more than %d ancestors", key,
 							CREDIT_MAX_DEPTH - 1)));
 		chain[n] = k;
+		/* the shared ledger's entry may know the parent: no index scan */
+		if (credit_shared_parent(k, &k))
+		{
+			found[n++] = false;
+			continue;
+		}
 		found[n] = find_account(rel, index, k, snapshot, slot);
 		if (found[n])
 			tids[n] = slot->tts_tid;

@@ -141,6 +141,9 @@ typedef struct SharedAccount
 	int8		manual;
 	int8		dunning;
 	int8		stored_status;	/* the status the account row holds */
+	bool		parent_known;	/* parent below is the row's parent_key */
+	bool		has_parent;
+	char		parent[SHARED_KEYLEN];
 	bool		status_unknown; /* it may not: check at the next commit */
 	TransactionId status_writer;	/* a transaction writing it at commit */
 	SharedSlot	slots[SHARED_SLOTS];
@@ -680,10 +683,16 @@ make_tag(SharedTag *tag, const char *key)
 	strlcpy(tag->key, key, SHARED_KEYLEN);
 }
 
-/* the values of the account row into the entry (lock held); false: no row */
+/*
+ * The values of the account row into the entry (lock held), with its
+ * parent_key (NULL: none) for credit_shared_parent.
+ */
 static void
-install_values(SharedAccount *acc, const CreditAccountValues *v)
+install_values(SharedAccount *acc, const CreditAccountValues *v, const char *parent)
 {
+	acc->has_parent = parent != NULL;
+	acc->parent_known = parent == NULL || strlen(parent) < SHARED_KEYLEN;
+	strlcpy(acc->parent, parent && acc->parent_known ? parent : "", SHARED_KEYLEN);
 	shared_put(&acc->credit_limit, v->credit_limit);
 	shared_put(&acc->temp_limit, v->temp_limit);
 	shared_put(&acc->watch_ratio, v->watch_ratio);
@@ -717,15 +726,31 @@ entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v)
 	v->status = credit_derive_status(v, credit_effective_limit(v));
 }
 
+/* the parent_key of an account row (NULL: none), as found by name */
+static char *
+tuple_parent(HeapTuple tup, TupleDesc desc)
+{
+	AttrNumber	attnum = credit_accounts_parent_attnum(desc);
+	bool		isnull;
+	Datum		d;
+
+	if (attnum == InvalidAttrNumber)
+		return NULL;
+	d = heap_getattr(tup, attnum, desc, &isnull);
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
 /*
- * Read the account row (values) and, with rebuild, the exposure the
- * source tables give it, in a snapshot that sees others' committed rows
- * and none of this transaction's.  Returns false when there is no row.
+ * Read the account row (values, *parent: its parent_key or NULL) and, with
+ * rebuild, the exposure the source tables give it, in a snapshot that sees
+ * others' committed rows and none of this transaction's orders (but its own
+ * version of the row: *own).  Returns false when there is no row.
  */
 static LoadMark last_load;		/* the snapshot of read_account's last rebuild */
 
 static bool
-read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure)
+read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure,
+			 char **parent, bool *own)
 {
 	static SPIPlanPtr row_plan = NULL;
 	static SPIPlanPtr reread_plan = NULL;
@@ -745,7 +770,7 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 	if (row_plan == NULL)
 	{
 		/* FOR SHARE: waits for a transaction writing the row (it found no entry to mark) */
-		row_plan = SPI_prepare("SELECT a.* FROM credit.accounts a"
+		row_plan = SPI_prepare("SELECT a.*, a.xmin FROM credit.accounts a"
 							   " WHERE a.customer_key OPERATOR(pg_catalog.=) $1 FOR SHARE",
 							   1, argtypes);
 		if (row_plan == NULL || SPI_keepplan(row_plan) != 0)
@@ -755,7 +780,7 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 		 * itself first, and waiting for its row lock here could close a
 		 * cycle (it waits for our reservations)
 		 */
-		reread_plan = SPI_prepare("SELECT a.* FROM credit.accounts a"
+		reread_plan = SPI_prepare("SELECT a.*, a.xmin FROM credit.accounts a"
 								  " WHERE a.customer_key OPERATOR(pg_catalog.=) $1",
 								  1, argtypes);
 		if (reread_plan == NULL || SPI_keepplan(reread_plan) != 0)
@@ -782,6 +807,9 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 		TupleDesc	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 
 		credit_account_values(tup, desc, v);
+		*parent = tuple_parent(tup, desc);
+		*own = TransactionIdIsCurrentTransactionId(
+			DatumGetTransactionId(SPI_getbinval(tup, desc, desc->natts, &isnull)));
 		MemoryContextSwitchTo(old);
 	}
 	if (rebuild)
@@ -992,7 +1020,7 @@ load_all(void)
 		init_entry(acc, SHARED_VALID);
 		shared_put(&acc->exposure, exposure);
 		acc->load = mark;
-		install_values(acc, &v);
+		install_values(acc, &v, tuple_parent(tup, desc));
 	}
 	LWLockRelease(ledger->map_lock);
 
@@ -1154,6 +1182,8 @@ credit_shared_account(const char *key)
 		TransactionId me = GetTopTransactionIdIfAny();
 		CreditAccountValues v;
 		Numeric		exposure = NULL;
+		char	   *parent = NULL;
+		bool		own = false;
 		bool		exists;
 
 		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
@@ -1185,20 +1215,65 @@ credit_shared_account(const char *key)
 		loading = acc;
 		LWLockRelease(&acc->lock);
 
-		exists = read_account(key, true, &v, &exposure);
+		exists = read_account(key, true, &v, &exposure, &parent, &own);
 
 		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 		shared_put(&acc->exposure, exposure);
 		/* commits before the rebuild are in its figure, not in the record */
 		acc->load = last_load;
 		if (exists)
-			install_values(acc, &v);
+			install_values(acc, &v, parent);
 		acc->state = exists ? SHARED_VALID : SHARED_GONE;
 		acc->loader = InvalidTransactionId;
 		loading = NULL;
 		LWLockRelease(&acc->lock);
+		/*
+		 * The row's version is this transaction's own (it wrote the row
+		 * before the entry existed, so no write marked it): hold the account
+		 * as its writer, so others wait for us and reload after we end, as
+		 * they would wait for the row lock.
+		 */
+		if (own)
+			(void) credit_shared_account_changing(key, true);
 		return (CreditSharedAccount *) acc;
 	}
+}
+
+/*
+ * The parent of account key as its entry holds it, without reading the
+ * row: true and *parent (NULL for none) when the entry can tell, false when
+ * the caller must read the row.  It can at READ COMMITTED, for a loaded
+ * entry with no write pending: every write of an account row marks its
+ * entry (credit_shared_account_changing; a move also holds EXCLUSIVE on
+ * credit.accounts, so none runs while an order holds ROW EXCLUSIVE), so an
+ * unmarked entry's parent is the newest committed row's, the one a fresh
+ * READ COMMITTED snapshot sees.  A REPEATABLE READ snapshot may be older:
+ * it reads the row.  This spares an order the index scan per account of
+ * its chain (about 7% of an order's CPU).
+ */
+bool
+credit_shared_parent(const char *key, char **parent)
+{
+	SharedAccount *acc;
+	SharedTag	tag;
+	bool		known;
+
+	if (!credit_shared_enabled() || IsolationUsesXactSnapshot() ||
+		strlen(key) >= SHARED_KEYLEN || database_loaded != credit_accounts_oid())
+		return false;
+	make_tag(&tag, key);
+	LWLockAcquire(ledger->map_lock, LW_SHARED);
+	acc = hash_search(accounts, &tag, HASH_FIND, NULL);
+	LWLockRelease(ledger->map_lock);
+	if (acc == NULL)
+		return false;
+	LWLockAcquire(&acc->lock, LW_SHARED);
+	/* a changer that only held the account changed nothing once it ended */
+	known = acc->state == SHARED_VALID && !acc->values_stale && acc->parent_known &&
+		(!TransactionIdIsValid(acc->changer) || !TransactionIdIsInProgress(acc->changer));
+	*parent = known && acc->has_parent ? pstrdup(acc->parent) : NULL;
+	LWLockRelease(&acc->lock);
+	return known;
 }
 
 /*
@@ -1216,6 +1291,7 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 	SharedAccount *acc = (SharedAccount *) cacc;
 	TransactionId me = GetTopTransactionId();
 	Numeric		figure;
+	bool		gone_checked = false;
 
 	for (;;)
 	{
@@ -1227,19 +1303,27 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 			LWLockRelease(&acc->lock);
 			return CREDIT_SHARED_WAIT;
 		}
-		if (acc->values_stale)
+		/*
+		 * Reload after a write; and an entry without a row every time, as
+		 * the row may have been inserted by a transaction that ran before
+		 * the entry existed (nothing marked it then).
+		 */
+		if (acc->values_stale || (acc->state == SHARED_GONE && !gone_checked))
 		{
 			CreditAccountValues fresh;
 			TransactionId changer = acc->changer;
+			char	   *parent = NULL;
+			bool		own = false;
 			bool		exists;
 
+			gone_checked = true;
 			LWLockRelease(&acc->lock);
-			exists = read_account(key, false, &fresh, NULL);
+			exists = read_account(key, false, &fresh, NULL, &parent, &own);
 			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 			if (acc->changer == changer)
 			{
 				if (exists)
-					install_values(acc, &fresh);
+					install_values(acc, &fresh, parent);
 				if (acc->state != SHARED_LOADING)
 					acc->state = exists ? SHARED_VALID : SHARED_GONE;
 				/* our own writer stays the changer: later writes reload again */
