@@ -136,6 +136,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credit.live_exposure(text, numeric) IS
 'The exposure the serving ledger holds for the account as this transaction sees it: the shared-memory ledger''s figure, or stored (the accounts column) under the row-locked ledger.';
 
+CREATE FUNCTION credit.lock_accounts(customer_keys text[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credit_lock_accounts'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credit.lock_accounts(text[]) IS
+'Lock the account rows of customer_keys in the order given (lock them root first, then by depth, then by key, as the engine does), as SELECT ... FOR NO KEY UPDATE does, and under the shared-memory ledger hold each account there as well, so that no order changes its exposure until this transaction ends. Use it instead of FOR UPDATE on credit.accounts: under the shared-memory ledger a plain row lock does not stop orders. Keys without an account are skipped; returns the number of rows locked. Needs UPDATE on credit.accounts; a NULL key is 22004.';
+
 CREATE FUNCTION credit.available_credit(account credit.accounts,
 										at timestamptz DEFAULT pg_catalog.now())
 RETURNS numeric

@@ -677,8 +677,7 @@ BEGIN
 	 * order updates do.)
 	 */
 	IF a.limit_request_id IS NOT NULL THEN
-		PERFORM 1 FROM credit.accounts x
-		 WHERE x.customer_key OPERATOR(pg_catalog.=) a.customer_key FOR NO KEY UPDATE;
+		PERFORM credit.lock_accounts(ARRAY[a.customer_key]);
 	END IF;
 	a := credit.application_close($1, 'approved', $2);
 	PERFORM credit.application_write_back(a);

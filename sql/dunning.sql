@@ -646,12 +646,12 @@ BEGIN
 	to_watch := 0;
 	to_stop := 0;
 	IF esc_keys IS NOT NULL THEN
-		PERFORM 1
-		   FROM credit.accounts a
-		   JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
-		  WHERE a.customer_key OPERATOR(pg_catalog.=) ANY (esc_keys)
-		  ORDER BY t.root_key, t.depth, a.customer_key
-			FOR UPDATE OF a;
+		PERFORM credit.lock_accounts(ARRAY(
+			SELECT a.customer_key
+			  FROM credit.accounts a
+			  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
+			 WHERE a.customer_key OPERATOR(pg_catalog.=) ANY (esc_keys)
+			 ORDER BY t.root_key, t.depth, a.customer_key));
 		WITH changed AS (
 			UPDATE credit.accounts a
 			   SET dunning_status = e.set_status
@@ -672,20 +672,20 @@ BEGIN
 	/* lift: nothing open and undisputed is past its due date any more */
 	lifted := 0;
 	IF lifts THEN
-		SELECT pg_catalog.array_agg(s.customer_key ORDER BY s.customer_key) INTO lift_keys
-		  FROM (SELECT a.customer_key
-				  FROM credit.accounts a
-				  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
-				 WHERE a.dunning_status IS NOT NULL
-				   AND NOT EXISTS (
-						SELECT 1 FROM credit.receivables r
-						 WHERE r.customer_key OPERATOR(pg_catalog.=) a.customer_key
-						   AND r.allocated OPERATOR(pg_catalog.<) r.amount
-						   AND NOT r.disputed
-						   AND r.due_date OPERATOR(pg_catalog.<) run_dunning.as_of)
-				 ORDER BY t.root_key, t.depth, a.customer_key
-				   FOR UPDATE OF a) s;
+		SELECT pg_catalog.array_agg(a.customer_key ORDER BY t.root_key, t.depth, a.customer_key)
+		  INTO lift_keys
+		  FROM credit.accounts a
+		  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
+		 WHERE a.dunning_status IS NOT NULL
+		   AND NOT EXISTS (
+				SELECT 1 FROM credit.receivables r
+				 WHERE r.customer_key OPERATOR(pg_catalog.=) a.customer_key
+				   AND r.allocated OPERATOR(pg_catalog.<) r.amount
+				   AND NOT r.disputed
+				   AND r.due_date OPERATOR(pg_catalog.<) run_dunning.as_of);
 		IF lift_keys IS NOT NULL THEN
+			/* locked in the ledger's order; the update tests them again, locked */
+			PERFORM credit.lock_accounts(lift_keys);
 			UPDATE credit.accounts a
 			   SET dunning_status = NULL
 			 WHERE a.customer_key OPERATOR(pg_catalog.=) ANY (lift_keys)

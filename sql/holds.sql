@@ -227,8 +227,7 @@ BEGIN
 	END IF;
 	PERFORM credit.held_order_update($1, 'reject');
 	/* the account row before its audit chain head, as on every path */
-	PERFORM 1 FROM credit.accounts x
-	 WHERE x.customer_key OPERATOR(pg_catalog.=) h.customer_key FOR NO KEY UPDATE;
+	PERFORM credit.lock_accounts(ARRAY[h.customer_key]);
 	/* not if the application cancelled the order meanwhile (credit.hold_left) */
 	UPDATE credit.held_orders x
 	   SET state = 'rejected', decided_at = pg_catalog.now(), changed_by = credit.caller()
@@ -273,18 +272,18 @@ BEGIN
 	 * The customer's row and its groups' rows, root first: the ledger's
 	 * order, in which the trigger then applies a reopened order.  The
 	 * customer's row alone first would invert that order against a
-	 * concurrent order of the group's (a deadlock).
+	 * concurrent order of the group's (a deadlock).  credit.lock_accounts
+	 * holds them in the shared-memory ledger too: the trigger's apply then
+	 * never waits for a commit that waits for these rows.
 	 */
-	PERFORM 1 FROM credit.accounts x
-	  JOIN (WITH RECURSIVE up (k, n) AS (
-				SELECT customer COLLATE "C", 0
-				UNION ALL
-				SELECT p.parent_key, up.n OPERATOR(pg_catalog.+) 1
-				  FROM credit.accounts p JOIN up ON p.customer_key OPERATOR(pg_catalog.=) up.k
-				 WHERE p.parent_key IS NOT NULL AND up.n OPERATOR(pg_catalog.<) 64)
-			SELECT up.k, up.n FROM up) c ON x.customer_key OPERATOR(pg_catalog.=) c.k
-	 ORDER BY c.n DESC
-	   FOR NO KEY UPDATE OF x;
+	PERFORM credit.lock_accounts(ARRAY(
+		WITH RECURSIVE up (k, n) AS (
+			SELECT customer COLLATE "C", 0
+			UNION ALL
+			SELECT p.parent_key, up.n OPERATOR(pg_catalog.+) 1
+			  FROM credit.accounts p JOIN up ON p.customer_key OPERATOR(pg_catalog.=) up.k
+			 WHERE p.parent_key IS NOT NULL AND up.n OPERATOR(pg_catalog.<) 64)
+		SELECT up.k FROM up ORDER BY up.n DESC));
 	UPDATE credit.held_orders x
 	   SET state = 'cancelled', decided_at = pg_catalog.now(), changed_by = $3
 	 WHERE x.orders OPERATOR(pg_catalog.=) $1 AND x.order_key OPERATOR(pg_catalog.=) $2

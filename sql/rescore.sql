@@ -312,15 +312,18 @@ BEGIN
 		 * the accounts to change, locked in the ledger's order (root
 		 * first, then key: credit.account_tree) before any is updated: no
 		 * deadlock with a transaction that holds one account and then
-		 * writes one later in that order
+		 * writes one later in that order (credit.lock_accounts: held in
+		 * the shared-memory ledger too)
 		 */
-		SELECT a.customer_key
-		  FROM credit.accounts a
-		  JOIN s ON s.customer_key OPERATOR(pg_catalog.=) a.customer_key
-		  JOIN credit.account_tree t ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
-		 WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply'
-		 ORDER BY t.root_key, t.depth, a.customer_key
-		   FOR NO KEY UPDATE OF a
+		SELECT pg_catalog.unnest(k.keys) AS customer_key
+		  FROM (SELECT pg_catalog.array_agg(a.customer_key
+											ORDER BY t.root_key, t.depth, a.customer_key) AS keys
+				  FROM credit.accounts a
+				  JOIN s ON s.customer_key OPERATOR(pg_catalog.=) a.customer_key
+				  JOIN credit.account_tree t
+					ON t.customer_key OPERATOR(pg_catalog.=) a.customer_key
+				 WHERE s.limit_action OPERATOR(pg_catalog.=) 'apply') k
+		 WHERE credit.lock_accounts(k.keys) IS NOT NULL
 	), applied AS (
 		UPDATE credit.accounts a
 		   SET credit_limit = s.recommended_limit, payment_term_days = s.recommended_term

@@ -355,6 +355,8 @@ ALTER TABLE credit.revaluation_lines ENABLE ROW LEVEL SECURITY;
 GRANT EXECUTE ON FUNCTION credit.ledger_backend(text), credit.live_exposure(text, numeric)
 	TO credit_admin, credit_risk, credit_finance, credit_sales, credit_bi;
 GRANT EXECUTE ON FUNCTION credit.shared_ledger() TO credit_admin;
+/* locking accounts (instead of FOR UPDATE): the roles that may update them */
+GRANT EXECUTE ON FUNCTION credit.lock_accounts(text[]) TO credit_admin, credit_risk;
 /* attach_orders and detach_orders add and release through the ledger */
 GRANT EXECUTE ON FUNCTION credit.apply_exposure(text[], numeric[], text) TO credit_admin;
 /* reconcile(repair => true) repairs the shared-memory ledger's figures with it */

@@ -52,6 +52,8 @@
 #include "storage/procarray.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -887,7 +889,7 @@ lock_accounts(const CreditChange *changes, int nchanges)
 		/* the shared ledger's accounts are held there: orders wait for us */
 		if (credit_shared_account(entries[i].key) != NULL)
 		{
-			(void) credit_shared_account_changing(entries[i].key, false);
+			(void) credit_shared_account_changing(entries[i].key, false, false);
 			continue;
 		}
 		CommandCounterIncrement();
@@ -988,6 +990,90 @@ credit_keys_and_deltas(ArrayType *keys, ArrayType *deltas, const char *fname,
 		(*deltas_out)[i] = DatumGetNumeric(dd[i]);
 	}
 	return nk;
+}
+
+/*
+ * credit.lock_accounts(customer_keys): lock the account rows, in the order
+ * given (the ledger's: root first, then depth, then key), as SELECT ... FOR
+ * NO KEY UPDATE does (waiting for their writers; at REPEATABLE READ a row
+ * changed since the snapshot is a serialization failure), and under the
+ * shared-memory ledger hold each account there first (waiting for the
+ * transactions holding reservations on it, whose commits then write its
+ * row), so that orders on it wait for this transaction.  A plain FOR
+ * UPDATE holds the row only: orders go on, and their commits wait for the
+ * row to write the status.  Keys without an account
+ * are skipped.  Returns the number of rows locked.  Needs UPDATE on
+ * credit.accounts, as FOR UPDATE does.
+ */
+PG_FUNCTION_INFO_V1(credit_lock_accounts);
+
+Datum
+credit_lock_accounts(PG_FUNCTION_ARGS)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			locked = 0;
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("credit.lock_accounts: customer_keys must not contain NULL")));
+	open_accounts(&rel, &index);
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(RelationGetRelid(rel), GetUserId(), ACL_UPDATE,
+								  ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	slot = table_slot_create(rel, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *key = TextDatumGetCString(elems[i]);
+
+		/*
+		 * The ledger first, then the row: a commit of a transaction that
+		 * holds a reservation on the account writes the row (its status)
+		 * before we lock it, as under row locks
+		 */
+		if (credit_shared_account(key) != NULL)
+		{
+			(void) credit_shared_account_changing(key, false, false);
+			credit_shared_row_locking(key, false);
+		}
+		for (;;)
+		{
+			Snapshot	snapshot;
+			bool		found;
+			bool		same = false;
+
+			CommandCounterIncrement();
+			snapshot = RegisterSnapshot(GetTransactionSnapshot());
+			found = find_account(rel, index, key, snapshot, slot);
+			if (found)
+			{
+				ItemPointerData tid = slot->tts_tid;
+
+				same = lock_newest_version(rel, &tid, snapshot, slot, key);
+			}
+			UnregisterSnapshot(snapshot);
+			if (!found)
+				break;
+			if (!same)
+				continue;		/* deleted or renamed meanwhile: look it up again */
+			locked++;
+			break;
+		}
+		credit_shared_row_locking(key, true);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	PG_RETURN_INT32(locked);
 }
 
 /*

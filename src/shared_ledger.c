@@ -71,6 +71,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -127,6 +128,8 @@ typedef struct SharedAccount
 	TransactionId loader;		/* LOADING: the loading transaction */
 	TransactionId changer;		/* a transaction writing (or holding) the account row */
 	TransactionId waiting_writer;	/* one with the row locked, waiting to become it */
+	TransactionId row_waiter;	/* a commit waiting for the row's lock to write it */
+	TransactionId row_holder;	/* the changer holds the row's lock (it locked it first) */
 	bool		values_stale;	/* reload limits and statuses */
 	TransactionId last_xid;		/* the last transaction that changed exposure */
 	uint64		next_seq;
@@ -196,8 +199,12 @@ static int	nheld = 0;
 static int	maxheld = 0;
 static Oid	database_loaded = InvalidOid;	/* the credit.accounts whose entries are loaded */
 static bool loading_database = false;
+static bool quiet_subxact = false;	/* read_account's own subtransaction */
 
 static void store_statuses(void);
+static TransactionId pending_other(SharedAccount *acc, TransactionId skip);
+static void make_tag(SharedTag *tag, const char *key);
+static bool committing_for_holder(SharedAccount *acc, SharedSlot *s, TransactionId me);
 static void entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v);
 static void mark_load(LoadMark *mark, Snapshot snapshot);
 static void shared_xact_callback(XactEvent event, void *arg);
@@ -430,7 +437,8 @@ commit_figure(SharedAccount *acc, TransactionId me)
 
 		if (TransactionIdIsValid(s->xid) &&
 			(s->xid == me || TransactionIdDidCommit(s->xid) ||
-			 (s->committing && !s->token_wait && !TransactionIdDidAbort(s->xid))))
+			 (s->committing && !s->token_wait && s->xid != acc->row_waiter &&
+			  !TransactionIdDidAbort(s->xid))))
 			figure = credit_numeric_add(figure, shared_get(&s->pending));
 	}
 	return figure;
@@ -444,8 +452,10 @@ committing_other(SharedAccount *acc, TransactionId me)
 	{
 		SharedSlot *s = &acc->slots[i];
 
+		/* not one waiting for the row: it writes after us */
 		if (TransactionIdIsValid(s->xid) && s->xid != me && s->committing &&
-			!s->token_wait && TransactionIdIsInProgress(s->xid))
+			!s->token_wait && s->xid != acc->row_waiter &&
+			TransactionIdIsInProgress(s->xid))
 			return s->xid;
 	}
 	return InvalidTransactionId;
@@ -464,10 +474,62 @@ commit_figure_of(void *arg)
 	return figure;
 }
 
-static int
-by_key(const void *a, const void *b)
+/* an account with its place in the ledger's lock order */
+typedef struct OrderedAccount
 {
-	return strcmp((*(SharedAccount *const *) a)->tag.key, (*(SharedAccount *const *) b)->tag.key);
+	SharedAccount *acc;
+	char		root[SHARED_KEYLEN];
+	int			depth;
+} OrderedAccount;
+
+/* the ledger's lock order (exposure.c, entry_cmp): root, then depth, then key */
+static int
+by_lock_order(const void *a, const void *b)
+{
+	const OrderedAccount *x = (const OrderedAccount *) a;
+	const OrderedAccount *y = (const OrderedAccount *) b;
+	int			c = strcmp(x->root, y->root);
+
+	if (c != 0)
+		return c;
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	return strcmp(x->acc->tag.key, y->acc->tag.key);
+}
+
+/*
+ * The root and depth of acc from the parents the entries hold (as far as
+ * they know them: an unknown parent ends the chain there).
+ */
+static void
+place_in_tree(OrderedAccount *o)
+{
+	SharedAccount *k = o->acc;
+	char		key[SHARED_KEYLEN];
+
+	strlcpy(key, k->tag.key, SHARED_KEYLEN);
+	o->depth = 0;
+	for (int n = 0; n < CREDIT_MAX_DEPTH; n++)
+	{
+		SharedTag	tag;
+		bool		up;
+
+		LWLockAcquire(&k->lock, LW_SHARED);
+		up = k->has_parent && k->parent_known;
+		if (up)
+			strlcpy(key, k->parent, SHARED_KEYLEN);
+		LWLockRelease(&k->lock);
+		if (!up)
+			break;
+		o->depth++;
+		make_tag(&tag, key);
+		LWLockAcquire(ledger->map_lock, LW_SHARED);
+		k = hash_search(accounts, &tag, HASH_FIND, NULL);
+		LWLockRelease(ledger->map_lock);
+		if (k == NULL)
+			break;
+	}
+	strlcpy(o->root, key, SHARED_KEYLEN);
 }
 
 /*
@@ -487,6 +549,7 @@ store_statuses(void)
 {
 	TransactionId me = GetTopTransactionId();
 	SharedAccount **accs = palloc(sizeof(SharedAccount *) * (nmine + nheld));
+	OrderedAccount *ordered;
 	int			n = 0;
 
 	for (int i = 0; i < nmine + nheld; i++)
@@ -499,7 +562,21 @@ store_statuses(void)
 		if (!seen && acc != NULL)
 			accs[n++] = acc;
 	}
-	qsort(accs, n, sizeof(SharedAccount *), by_key);
+	/*
+	 * In the ledger's lock order, as an order's row writes go under row
+	 * locks and as credit.lock_accounts locks: a row waited for here is
+	 * never one whose holder waits for a row written here before.
+	 */
+	ordered = palloc(sizeof(OrderedAccount) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		ordered[i].acc = accs[i];
+		place_in_tree(&ordered[i]);
+	}
+	qsort(ordered, n, sizeof(OrderedAccount), by_lock_order);
+	for (int i = 0; i < n; i++)
+		accs[i] = ordered[i].acc;
+	pfree(ordered);
 	for (int i = 0; i < n; i++)
 	{
 		SharedAccount *acc = accs[i];
@@ -519,6 +596,16 @@ store_statuses(void)
 			slot = find_slot(acc, me);
 			/* a status writer at work: commit after it, and count it */
 			writer = acc->status_writer;
+			/*
+			 * one that waits for the row we hold writes the status after
+			 * us, with our commit counted: leave it to that one
+			 */
+			if (TransactionIdIsValid(writer) && writer != me && writer == acc->row_waiter &&
+				acc->row_holder == me && TransactionIdIsInProgress(writer))
+			{
+				LWLockRelease(&acc->lock);
+				break;
+			}
 			if (TransactionIdIsValid(writer) && writer != me &&
 				TransactionIdIsInProgress(writer))
 			{
@@ -564,7 +651,9 @@ store_statuses(void)
 			 * this transaction's reservation, or by the account's changer,
 			 * is left to it (its trigger, or its own commit, derives the
 			 * status once we are done); a row locked otherwise is waited
-			 * for.
+			 * for, saying so (row_waiter): a writer that then locks the
+			 * account in the ledger does not wait for us, nor does its
+			 * commit, and it counts us as committed.
 			 */
 			/*
 			 * At REPEATABLE READ or SERIALIZABLE too, the write and its audit
@@ -580,21 +669,28 @@ store_statuses(void)
 			{
 				TransactionId waiting;
 				TransactionId changer;
+				bool		wait;
 
-				LWLockAcquire(&acc->lock, LW_SHARED);
+				/* decided under the entry's lock, as a writer decides whether to wait */
+				LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
 				waiting = acc->waiting_writer;
 				changer = acc->changer;
-				LWLockRelease(&acc->lock);
-				if (!(TransactionIdIsValid(waiting) && waiting != me &&
-					  TransactionIdIsInProgress(waiting)) &&
+				wait = !(TransactionIdIsValid(waiting) && waiting != me &&
+						 TransactionIdIsInProgress(waiting)) &&
 					!(TransactionIdIsValid(changer) && changer != me &&
-					  TransactionIdIsInProgress(changer)))
+					  TransactionIdIsInProgress(changer));
+				if (wait)
+					acc->row_waiter = me;
+				LWLockRelease(&acc->lock);
+				if (wait)
 					stored = credit_store_figure(acc->tag.key, commit_figure_of, acc,
 												 &written, true);
 			}
 			PopActiveSnapshot();
 			XactIsoLevel = save_iso;
 			LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+			if (acc->row_waiter == me)
+				acc->row_waiter = InvalidTransactionId;
 			if (stored > 0)
 			{
 				acc->stored_status = (int8) written;
@@ -645,7 +741,7 @@ static void
 shared_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	if (event != SUBXACT_EVENT_ABORT_SUB)
+	if (event != SUBXACT_EVENT_ABORT_SUB || quiet_subxact)
 		return;
 	abandon_loading();
 	/*
@@ -748,6 +844,33 @@ tuple_parent(HeapTuple tup, TupleDesc desc)
  */
 static LoadMark last_load;		/* the snapshot of read_account's last rebuild */
 
+/* read_account's row: values, parent, whether the version is ours */
+static bool
+read_row(SPIPlanPtr plan, bool locks, Datum *args, Snapshot snapshot, MemoryContext caller,
+		 CreditAccountValues *v, char **parent, bool *own)
+{
+	int			rc = SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
+										  !locks, false, 1);
+	MemoryContext old;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading credit.accounts failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+	old = MemoryContextSwitchTo(caller);
+	tup = heap_copytuple(SPI_tuptable->vals[0]);
+	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	credit_account_values(tup, desc, v);
+	*parent = tuple_parent(tup, desc);
+	*own = TransactionIdIsCurrentTransactionId(
+		DatumGetTransactionId(SPI_getbinval(tup, desc, desc->natts, &isnull)));
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
 static bool
 read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exposure,
 			 char **parent, bool *own)
@@ -795,23 +918,39 @@ read_account(const char *key, bool rebuild, CreditAccountValues *v, Numeric *exp
 	snapshot->curcid = GetCurrentCommandId(false);
 	if (rebuild)
 		mark_load(&last_load, snapshot);
-	rc = SPI_execute_snapshot(rebuild ? row_plan : reread_plan, args, NULL, snapshot,
-							  InvalidSnapshot, !rebuild, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading credit.accounts failed: %s", SPI_result_code_string(rc));
-	found = SPI_processed == 1;
-	if (found)
+	/*
+	 * FOR SHARE only to wait for a writer of the row: in a subtransaction
+	 * rolled back once the row is copied, so that the lock does not stay
+	 * until our end (a writer of the row would wait for all of this
+	 * transaction, and a commit that writes the row's status waits for it)
+	 */
+	if (rebuild)
 	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		HeapTuple	tup = heap_copytuple(SPI_tuptable->vals[0]);
-		TupleDesc	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		ResourceOwner owner = CurrentResourceOwner;
 
-		credit_account_values(tup, desc, v);
-		*parent = tuple_parent(tup, desc);
-		*own = TransactionIdIsCurrentTransactionId(
-			DatumGetTransactionId(SPI_getbinval(tup, desc, desc->natts, &isnull)));
-		MemoryContextSwitchTo(old);
+		quiet_subxact = true;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(caller);
+		PG_TRY();
+		{
+			found = read_row(row_plan, true, args, snapshot, caller, v, parent, own);
+		}
+		PG_CATCH();
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(caller);
+			CurrentResourceOwner = owner;
+			quiet_subxact = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		quiet_subxact = false;
 	}
+	else
+		found = read_row(reread_plan, false, args, snapshot, caller, v, parent, own);
 	if (rebuild)
 	{
 		/* none of this transaction's rows: they come as its reservations */
@@ -848,6 +987,8 @@ init_entry(SharedAccount *acc, SharedState state)
 	acc->values_stale = false;
 	acc->status_writer = InvalidTransactionId;
 	acc->waiting_writer = InvalidTransactionId;
+	acc->row_waiter = InvalidTransactionId;
+	acc->row_holder = InvalidTransactionId;
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		acc->slots[i].xid = InvalidTransactionId;
 	for (int i = 0; i < SHARED_FOLDS; i++)
@@ -1234,7 +1375,7 @@ credit_shared_account(const char *key)
 		 * they would wait for the row lock.
 		 */
 		if (own)
-			(void) credit_shared_account_changing(key, true);
+			(void) credit_shared_account_changing(key, true, true);
 		return (CreditSharedAccount *) acc;
 	}
 }
@@ -1271,7 +1412,8 @@ credit_shared_parent(const char *key, char **parent)
 	/* a changer that only held the account changed nothing once it ended */
 	known = acc->state == SHARED_VALID && !acc->values_stale && acc->parent_known &&
 		(!TransactionIdIsValid(acc->changer) || !TransactionIdIsInProgress(acc->changer));
-	*parent = known && acc->has_parent ? pstrdup(acc->parent) : NULL;
+	if (known)
+		*parent = acc->has_parent ? pstrdup(acc->parent) : NULL;
 	LWLockRelease(&acc->lock);
 	return known;
 }
@@ -1292,6 +1434,7 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 	TransactionId me = GetTopTransactionId();
 	Numeric		figure;
 	bool		gone_checked = false;
+
 
 	for (;;)
 	{
@@ -1403,11 +1546,35 @@ TransactionId
 credit_shared_other_pending(CreditSharedAccount *cacc)
 {
 	SharedAccount *acc = (SharedAccount *) cacc;
+
+	/* a commit waiting for the row we hold waits for us: not we for it */
+	return pending_other(acc, acc->row_holder == GetTopTransactionId() ? acc->row_waiter
+						 : InvalidTransactionId);
+}
+
+/*
+ * The slot of a commit waiting for the row that me holds (row_waiter), as
+ * me counts it: me did not wait for it, and decides (a key change, a
+ * deletion, the status its write derives) as if it had committed, as it
+ * would have waited for that commit under row locks.
+ */
+static bool
+committing_for_holder(SharedAccount *acc, SharedSlot *s, TransactionId me)
+{
+	return acc->row_holder == me && TransactionIdIsValid(me) && s->xid != me &&
+		s->xid == acc->row_waiter && s->committing && !TransactionIdDidAbort(s->xid);
+}
+
+/* credit_shared_other_pending, not counting skip */
+static TransactionId
+pending_other(SharedAccount *acc, TransactionId skip)
+{
 	TransactionId me = GetTopTransactionId();
 	SharedSlot *own = find_slot(acc, me);
 
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
+			acc->slots[i].xid != skip &&
 			(own == NULL || acc->slots[i].seq < own->seq) &&
 			credit_numeric_cmp(shared_get(&acc->slots[i].pending), zero()) != 0 &&
 			TransactionIdIsInProgress(acc->slots[i].xid))
@@ -1498,14 +1665,18 @@ credit_shared_wait_usable(TransactionId xid)
  * and warn tables' check, which decides on what it saw): wait until no
  * other transaction holds a reservation on it, then mark it as changing,
  * so that orders wait for this transaction (and, after a write, reload the
- * account's values).  A writer has the row locked while it waits; it says
- * so (waiting_writer), so that a reservation holder's commit leaves the
- * status to it instead of waiting for the row.  Returns the exposure the
+ * account's values).  A transaction that has the row locked (row_locked:
+ * every writer, and credit.lock_accounts) says so while it waits
+ * (waiting_writer), so that a reservation holder's commit leaves the status
+ * to it instead of waiting for the row; and it does not wait for a commit
+ * that already waits for that row (row_waiter), which writes the row again
+ * once we are done.  Lock order per account: the row, then the entry, as
+ * an UPDATE's row trigger must.  Returns the exposure the
  * ledger holds for it (committed plus this transaction's own), or NULL
  * when the row path serves it.
  */
 Numeric
-credit_shared_account_changing(const char *key, bool write)
+credit_shared_account_changing(const char *key, bool write, bool row_locked)
 {
 	SharedAccount *acc;
 	SharedTag	tag;
@@ -1530,13 +1701,18 @@ credit_shared_account_changing(const char *key, bool write)
 		TransactionId other;
 
 		LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
-		other = credit_shared_other_pending((CreditSharedAccount *) acc);
+		/*
+		 * Holding the row, not for a commit waiting for that row
+		 * (row_waiter): it writes the row again after us
+		 */
+		other = pending_other(acc, row_locked ? acc->row_waiter : InvalidTransactionId);
 		if (!TransactionIdIsValid(other) && TransactionIdIsValid(acc->changer) &&
-			acc->changer != me && TransactionIdIsInProgress(acc->changer))
+			acc->changer != me && TransactionIdIsInProgress(acc->changer) &&
+			!(row_locked && acc->changer == acc->row_waiter))
 			other = acc->changer;
 		if (!TransactionIdIsValid(other))
 			break;
-		if (write)
+		if (row_locked)
 			acc->waiting_writer = me;
 		LWLockRelease(&acc->lock);
 		if (credit_shared_wait_usable(other))
@@ -1556,6 +1732,8 @@ credit_shared_account_changing(const char *key, bool write)
 		held[nheld++] = acc;
 	}
 	acc->changer = me;
+	if (row_locked)
+		acc->row_holder = me;
 	if (write)
 		acc->values_stale = true;
 	figure = shared_get(&acc->exposure);
@@ -1563,11 +1741,56 @@ credit_shared_account_changing(const char *key, bool write)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
 			(acc->slots[i].xid == me ||
 			 (TransactionIdDidCommit(acc->slots[i].xid) &&
-			  !TransactionIdIsInProgress(acc->slots[i].xid))))
+			  !TransactionIdIsInProgress(acc->slots[i].xid)) ||
+			 committing_for_holder(acc, &acc->slots[i], me)))
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
 	figure = DatumGetNumeric(datumCopy(NumericGetDatum(figure), false, -1));
 	LWLockRelease(&acc->lock);
 	return figure;
+}
+
+/*
+ * credit.lock_accounts holds an account in the ledger first, then locks
+ * its row (!locked: about to wait for the row; locked: has it).  While it
+ * waits for the row it is the entry's row_waiter: a writer holding the row
+ * does not wait for it in the ledger (and becomes the changer); once it
+ * has the row it becomes the changer again if a writer took over, waiting
+ * then as a writer does.
+ */
+void
+credit_shared_row_locking(const char *key, bool locked)
+{
+	SharedAccount *acc;
+	SharedTag	tag;
+	TransactionId me = GetTopTransactionId();
+	bool		again = false;
+
+	if (!credit_shared_enabled() || strlen(key) >= SHARED_KEYLEN)
+		return;
+	make_tag(&tag, key);
+	LWLockAcquire(ledger->map_lock, LW_SHARED);
+	acc = hash_search(accounts, &tag, HASH_FIND, NULL);
+	LWLockRelease(ledger->map_lock);
+	if (acc == NULL)
+		return;
+	LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
+	if (!locked)
+	{
+		if (acc->changer == me)
+			acc->row_waiter = me;
+	}
+	else
+	{
+		if (acc->row_waiter == me)
+			acc->row_waiter = InvalidTransactionId;
+		if (acc->changer == me)
+			acc->row_holder = me;
+		else
+			again = true;
+	}
+	LWLockRelease(&acc->lock);
+	if (again)
+		(void) credit_shared_account_changing(key, false, true);
 }
 
 /* the exposure of key computed from the source tables in snapshot */
@@ -1645,7 +1868,8 @@ credit_shared_exposure(const char *key, Snapshot snapshot)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
 			(acc->slots[i].xid == me ||
 			 (TransactionIdDidCommit(acc->slots[i].xid) &&
-			  (snapshot == NULL || !XidInMVCCSnapshot(acc->slots[i].xid, snapshot)))))
+			  (snapshot == NULL || !XidInMVCCSnapshot(acc->slots[i].xid, snapshot))) ||
+			 (snapshot == NULL && committing_for_holder(acc, &acc->slots[i], me))))
 			figure = credit_numeric_add(figure, shared_get(&acc->slots[i].pending));
 	if (snapshot != NULL)
 	{
@@ -1839,7 +2063,7 @@ credit_accounts_ledger_trigger(PG_FUNCTION_ARGS)
 	key = heap_getattr(trigdata->tg_trigtuple, Anum_accounts_customer_key, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(row);
-	figure = credit_shared_account_changing(TextDatumGetCString(key), true);
+	figure = credit_shared_account_changing(TextDatumGetCString(key), true, true);
 	if (figure && !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 	{
 		int			cols[1] = {Anum_accounts_exposure};
