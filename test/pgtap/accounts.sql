@@ -11,7 +11,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(112);
+SELECT plan(118);
 
 CREATE FUNCTION pg_temp.exposure(k text) RETURNS numeric
 LANGUAGE sql AS $$ SELECT credit.live_exposure(customer_key, exposure) FROM credit.accounts WHERE customer_key = k $$;
@@ -319,6 +319,25 @@ SELECT is((SELECT status FROM credit.accounts WHERE customer_key = 'intent'), 'w
 UPDATE credit.accounts SET credit_limit = 50 WHERE customer_key = 'intent';
 SELECT is((SELECT manual_status FROM credit.accounts WHERE customer_key = 'intent'), NULL,
 		  'a write that does not name status changes no manual status');
+
+/* credit.lock_accounts: the rows locked in the order given, missing keys skipped */
+INSERT INTO credit.accounts (customer_key, credit_limit) VALUES ('lockA', 100), ('lockB', 100);
+SELECT is(credit.lock_accounts(ARRAY['lockB', 'no such key', 'lockA']), 2,
+		  'lock_accounts locks the rows that exist and counts them (a missing key is skipped)');
+SELECT is(credit.lock_accounts('{}'), 0, 'lock_accounts of no keys locks nothing');
+SELECT is(credit.lock_accounts(NULL), NULL, 'lock_accounts(NULL) is NULL (strict)');
+SELECT throws_ok($$SELECT credit.lock_accounts(ARRAY['lockA', NULL])$$, '22004', NULL,
+				 'lock_accounts with a NULL key: 22004');
+SELECT is((SELECT count(*) FROM credit.accounts WHERE customer_key LIKE 'lock_'
+			 AND xmax::text::bigint = txid_current() % 4294967296), 2::bigint,
+		  'lock_accounts left both rows locked by this transaction (their xmax is ours)');
+CREATE ROLE lock_reader;
+GRANT credit_bi TO lock_reader;
+GRANT EXECUTE ON FUNCTION credit.lock_accounts(text[]) TO lock_reader;
+SET ROLE lock_reader;
+SELECT throws_ok($$SELECT credit.lock_accounts(ARRAY['lockA'])$$, '42501', NULL,
+				 'lock_accounts needs UPDATE on credit.accounts, as FOR UPDATE does: 42501');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -32,7 +32,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION credit;
 
-SELECT plan(98);
+SELECT plan(99);
 
 /* the five group roles and PUBLIC, in a fixed order */
 CREATE FUNCTION pg_temp.executors(f text) RETURNS text[]
@@ -325,6 +325,8 @@ SELECT is(pg_temp.executors('credit.detach_orders(regclass)'), '{credit_admin}',
 		  'only credit_admin may execute credit.detach_orders');
 SELECT is(pg_temp.executors('credit.apply_exposure(text[],numeric[],text)'), '{credit_admin}',
 		  'only credit_admin may execute credit.apply_exposure (the unchecked ledger, for attach and detach)');
+SELECT is(pg_temp.executors('credit.lock_accounts(text[])'), '{credit_admin,credit_risk}',
+		  'only credit_admin and credit_risk (who may update accounts) may execute credit.lock_accounts');
 SELECT is(pg_temp.executors('credit.adjust_shared_exposure(text[],numeric[])'), '{credit_admin}',
 		  'only credit_admin may execute credit.adjust_shared_exposure (reconcile''s repair of the shared ledger)');
 SELECT ok(has_table_privilege('credit_finance', 'credit.exchange_rates', 'INSERT, UPDATE, DELETE')
