@@ -1408,13 +1408,26 @@ credit_shared_parent(const char *key, char **parent)
 	LWLockRelease(ledger->map_lock);
 	if (acc == NULL)
 		return false;
-	LWLockAcquire(&acc->lock, LW_SHARED);
-	/* a changer that only held the account changed nothing once it ended */
-	known = acc->state == SHARED_VALID && !acc->values_stale && acc->parent_known &&
-		(!TransactionIdIsValid(acc->changer) || !TransactionIdIsInProgress(acc->changer));
-	if (known)
-		*parent = acc->has_parent ? pstrdup(acc->parent) : NULL;
-	LWLockRelease(&acc->lock);
+	/*
+	 * Read without the entry's lock (a hot account's orders would queue on
+	 * it): the parent changes only by a move, which holds EXCLUSIVE on
+	 * credit.accounts against the caller's ROW EXCLUSIVE, and was marked
+	 * before that lock was granted (a barrier); a reload meanwhile installs
+	 * the same parent again.  A changer that only held the account changed
+	 * nothing once it ended.
+	 */
+	{
+		volatile SharedAccount *v = acc;
+		TransactionId changer;
+
+		pg_read_barrier();
+		changer = v->changer;
+		known = v->state == SHARED_VALID && !v->values_stale && v->parent_known &&
+			(!TransactionIdIsValid(changer) || !TransactionIdIsInProgress(changer));
+		if (known)
+			*parent = v->has_parent ? pnstrdup((const char *) v->parent, SHARED_KEYLEN - 1)
+				: NULL;
+	}
 	return known;
 }
 
