@@ -81,6 +81,8 @@ extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);
 extern ErrorData *credit_try_apply_changes(CreditChange *changes, int nchanges,
 										   const CreditSource *source);
+extern int	credit_lock_order(const char *root_a, int depth_a, const char *key_a,
+							  const char *root_b, int depth_b, const char *key_b);
 
 /* currency.c: conversion of orders in other currencies */
 extern Numeric credit_currency_rate(const char *account_key, const char *currency,

@@ -583,13 +583,26 @@ entry_cmp(const void *a, const void *b)
 {
 	const LedgerEntry *x = (const LedgerEntry *) a;
 	const LedgerEntry *y = (const LedgerEntry *) b;
-	int			c = strcmp(x->root, y->root);
+
+	return credit_lock_order(x->root, x->depth, x->key, y->root, y->depth, y->key);
+}
+
+/*
+ * The ledger's lock order, the one order in which every account is locked
+ * (rows, shared-memory entries, commits' status writes): root first, then
+ * depth (a group before its members), then key.
+ */
+int
+credit_lock_order(const char *root_a, int depth_a, const char *key_a,
+				  const char *root_b, int depth_b, const char *key_b)
+{
+	int			c = strcmp(root_a, root_b);
 
 	if (c != 0)
 		return c;
-	if (x->depth != y->depth)
-		return x->depth < y->depth ? -1 : 1;
-	return strcmp(x->key, y->key);
+	if (depth_a != depth_b)
+		return depth_a < depth_b ? -1 : 1;
+	return strcmp(key_a, key_b);
 }
 
 /*

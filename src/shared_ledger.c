@@ -482,19 +482,15 @@ typedef struct OrderedAccount
 	int			depth;
 } OrderedAccount;
 
-/* the ledger's lock order (exposure.c, entry_cmp): root, then depth, then key */
+/* the ledger's lock order (credit_lock_order) */
 static int
 by_lock_order(const void *a, const void *b)
 {
 	const OrderedAccount *x = (const OrderedAccount *) a;
 	const OrderedAccount *y = (const OrderedAccount *) b;
-	int			c = strcmp(x->root, y->root);
 
-	if (c != 0)
-		return c;
-	if (x->depth != y->depth)
-		return x->depth < y->depth ? -1 : 1;
-	return strcmp(x->acc->tag.key, y->acc->tag.key);
+	return credit_lock_order(x->root, x->depth, x->acc->tag.key,
+							 y->root, y->depth, y->acc->tag.key);
 }
 
 /*
