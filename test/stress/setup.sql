@@ -714,9 +714,14 @@ SELECT (SELECT count(*) FROM r),
 	   (SELECT count(*) FROM stress.approval_problems),
 	   (SELECT count(*) FROM stress.rollup_mismatch),
 	   (SELECT string_agg(p, '; ')
-		  FROM ((SELECT format('reconcile %s: %s, computed %s (%s)', r.customer_key,
-							   r.stored_exposure, r.computed_exposure,
-							   credit.ledger_backend(r.customer_key)) AS p
+		  FROM ((SELECT format('reconcile %s: %s, computed %s (%s), column %s, rebuilt in this snapshot %s, ledger entry %s, snapshot %s',
+							   r.customer_key, r.stored_exposure, r.computed_exposure,
+							   credit.ledger_backend(r.customer_key),
+							   (SELECT a.exposure FROM credit.accounts a WHERE a.customer_key = r.customer_key),
+							   credit.rebuild_exposure(r.customer_key),
+							   (SELECT row(l.*)::text FROM credit.shared_ledger() l
+								 WHERE l.customer_key = r.customer_key),
+							   txid_current_snapshot()) AS p
 				   FROM r LIMIT 3)
 				UNION ALL
 				(SELECT format('hold %s %s: %s', hold_id, order_key, problem) AS p
