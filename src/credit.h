@@ -176,9 +176,9 @@ extern void credit_shared_end(CreditSharedAccount *acc);
 extern void credit_shared_take_back(CreditSharedAccount *acc, Numeric delta);
 extern bool credit_shared_wait_usable(TransactionId xid);
 extern Numeric credit_shared_account_changing(const char *key, bool write,
-											  bool row_locked);
+											  bool row_locked, bool row_next);
 extern bool credit_shared_parent(const char *key, char **parent);
-extern void credit_shared_row_locking(const char *key, bool locked);
+extern void credit_shared_row_locked(const char *key);
 extern Numeric credit_shared_exposure(const char *key, Snapshot snapshot);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */

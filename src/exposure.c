@@ -877,6 +877,38 @@ credit_store_figure(const char *key, Numeric (*figure) (void *arg), void *arg,
 }
 
 /*
+ * Lock the newest version of key's row, as SELECT ... FOR NO KEY UPDATE
+ * does (hint: where the row was found, or NULL); a row deleted or renamed
+ * meanwhile is looked up again.  Returns false when there is no row.
+ */
+static bool
+lock_account_row(Relation rel, Relation index, TupleTableSlot *slot, const char *key,
+				 ItemPointer hint)
+{
+	for (;;)
+	{
+		Snapshot	snapshot;
+		bool		found;
+		bool		same = false;
+
+		CommandCounterIncrement();
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		found = (hint != NULL && fetch_account(rel, hint, snapshot, slot, key)) ||
+			find_account(rel, index, key, snapshot, slot);
+		if (found)
+		{
+			ItemPointerData tid = slot->tts_tid;
+
+			same = lock_newest_version(rel, &tid, snapshot, slot, key);
+		}
+		UnregisterSnapshot(snapshot);
+		if (!found || same)
+			return found;
+		hint = NULL;
+	}
+}
+
+/*
  * Lock the account rows a set of changes touches (the customers' and their
  * ancestors'), in the lock order, in the current transaction, without
  * changing them.  A missing account is left for the apply to report.
@@ -902,20 +934,11 @@ lock_accounts(const CreditChange *changes, int nchanges)
 		/* the shared ledger's accounts are held there: orders wait for us */
 		if (credit_shared_account(entries[i].key) != NULL)
 		{
-			(void) credit_shared_account_changing(entries[i].key, false, false);
+			(void) credit_shared_account_changing(entries[i].key, false, false, false);
 			continue;
 		}
-		CommandCounterIncrement();
-		snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		if ((entries[i].found &&
-			 fetch_account(rel, &entries[i].tid, snapshot, slot, entries[i].key)) ||
-			find_account(rel, index, entries[i].key, snapshot, slot))
-		{
-			ItemPointerData tid = slot->tts_tid;
-
-			(void) lock_newest_version(rel, &tid, snapshot, slot, entries[i].key);
-		}
-		UnregisterSnapshot(snapshot);
+		(void) lock_account_row(rel, index, slot, entries[i].key,
+								entries[i].found ? &entries[i].tid : NULL);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);
@@ -1014,9 +1037,9 @@ credit_keys_and_deltas(ArrayType *keys, ArrayType *deltas, const char *fname,
  * transactions holding reservations on it, whose commits then write its
  * row), so that orders on it wait for this transaction.  A plain FOR
  * UPDATE holds the row only: orders go on, and their commits wait for the
- * row to write the status.  Keys without an account
- * are skipped.  Returns the number of rows locked.  Needs UPDATE on
- * credit.accounts, as FOR UPDATE does.
+ * row to write the status.  Keys without an account are skipped.  Returns
+ * the number of rows locked.  Needs UPDATE on credit.accounts, as FOR
+ * UPDATE does.
  */
 PG_FUNCTION_INFO_V1(credit_lock_accounts);
 
@@ -1054,34 +1077,10 @@ credit_lock_accounts(PG_FUNCTION_ARGS)
 		 * before we lock it, as under row locks
 		 */
 		if (credit_shared_account(key) != NULL)
-		{
-			(void) credit_shared_account_changing(key, false, false);
-			credit_shared_row_locking(key, false);
-		}
-		for (;;)
-		{
-			Snapshot	snapshot;
-			bool		found;
-			bool		same = false;
-
-			CommandCounterIncrement();
-			snapshot = RegisterSnapshot(GetTransactionSnapshot());
-			found = find_account(rel, index, key, snapshot, slot);
-			if (found)
-			{
-				ItemPointerData tid = slot->tts_tid;
-
-				same = lock_newest_version(rel, &tid, snapshot, slot, key);
-			}
-			UnregisterSnapshot(snapshot);
-			if (!found)
-				break;
-			if (!same)
-				continue;		/* deleted or renamed meanwhile: look it up again */
+			(void) credit_shared_account_changing(key, false, false, true);
+		if (lock_account_row(rel, index, slot, key, NULL))
 			locked++;
-			break;
-		}
-		credit_shared_row_locking(key, true);
+		credit_shared_row_locked(key);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);

@@ -1371,7 +1371,7 @@ credit_shared_account(const char *key)
 		 * they would wait for the row lock.
 		 */
 		if (own)
-			(void) credit_shared_account_changing(key, true, true);
+			(void) credit_shared_account_changing(key, true, true, false);
 		return (CreditSharedAccount *) acc;
 	}
 }
@@ -1675,17 +1675,18 @@ credit_shared_wait_usable(TransactionId xid)
  * other transaction holds a reservation on it, then mark it as changing,
  * so that orders wait for this transaction (and, after a write, reload the
  * account's values).  A transaction that has the row locked (row_locked:
- * every writer, and credit.lock_accounts) says so while it waits
- * (waiting_writer), so that a reservation holder's commit leaves the status
- * to it instead of waiting for the row; and it does not wait for a commit
- * that already waits for that row (row_waiter), which writes the row again
- * once we are done.  Lock order per account: the row, then the entry, as
- * an UPDATE's row trigger must.  Returns the exposure the
- * ledger holds for it (committed plus this transaction's own), or NULL
+ * every writer of the row) says so while it waits (waiting_writer), so
+ * that a reservation holder's commit leaves the status to it instead of
+ * waiting for the row; and it does not wait for a transaction that already
+ * waits for that row (row_waiter), which writes the row again once we are
+ * done.  An UPDATE's row trigger has the row, then the entry;
+ * credit.lock_accounts takes the entry, then the row (row_next: it is the
+ * row_waiter from the moment it holds the entry).  Returns the exposure
+ * the ledger holds for it (committed plus this transaction's own), or NULL
  * when the row path serves it.
  */
 Numeric
-credit_shared_account_changing(const char *key, bool write, bool row_locked)
+credit_shared_account_changing(const char *key, bool write, bool row_locked, bool row_next)
 {
 	SharedAccount *acc;
 	SharedTag	tag;
@@ -1743,6 +1744,14 @@ credit_shared_account_changing(const char *key, bool write, bool row_locked)
 	acc->changer = me;
 	if (row_locked)
 		acc->row_holder = me;
+	/*
+	 * row_next: the caller locks the row next (credit.lock_accounts); said
+	 * in the same hold of the entry's lock, so a writer holding the row
+	 * never waits for us while we wait for it
+	 */
+	if (row_next && !(TransactionIdIsValid(acc->row_waiter) && acc->row_waiter != me &&
+					  TransactionIdIsInProgress(acc->row_waiter)))
+		acc->row_waiter = me;
 	if (write)
 		acc->values_stale = true;
 	figure = shared_get(&acc->exposure);
@@ -1759,15 +1768,15 @@ credit_shared_account_changing(const char *key, bool write, bool row_locked)
 }
 
 /*
- * credit.lock_accounts holds an account in the ledger first, then locks
- * its row (!locked: about to wait for the row; locked: has it).  While it
- * waits for the row it is the entry's row_waiter: a writer holding the row
- * does not wait for it in the ledger (and becomes the changer); once it
- * has the row it becomes the changer again if a writer took over, waiting
- * then as a writer does.
+ * credit.lock_accounts holds an account in the ledger first
+ * (credit_shared_account_changing with row_next: while it waits for the
+ * row it is the entry's row_waiter, and a writer holding the row does not
+ * wait for it in the ledger but becomes the changer), then locks its row,
+ * then calls this: it becomes the changer again if a writer took over,
+ * waiting then as a writer does.
  */
 void
-credit_shared_row_locking(const char *key, bool locked)
+credit_shared_row_locked(const char *key)
 {
 	SharedAccount *acc;
 	SharedTag	tag;
@@ -1783,23 +1792,15 @@ credit_shared_row_locking(const char *key, bool locked)
 	if (acc == NULL)
 		return;
 	LWLockAcquire(&acc->lock, LW_EXCLUSIVE);
-	if (!locked)
-	{
-		if (acc->changer == me)
-			acc->row_waiter = me;
-	}
+	if (acc->row_waiter == me)
+		acc->row_waiter = InvalidTransactionId;
+	if (acc->changer == me)
+		acc->row_holder = me;
 	else
-	{
-		if (acc->row_waiter == me)
-			acc->row_waiter = InvalidTransactionId;
-		if (acc->changer == me)
-			acc->row_holder = me;
-		else
-			again = true;
-	}
+		again = true;
 	LWLockRelease(&acc->lock);
 	if (again)
-		(void) credit_shared_account_changing(key, false, true);
+		(void) credit_shared_account_changing(key, false, true, false);
 }
 
 /* the exposure of key computed from the source tables in snapshot */
@@ -2072,7 +2073,7 @@ credit_accounts_ledger_trigger(PG_FUNCTION_ARGS)
 	key = heap_getattr(trigdata->tg_trigtuple, Anum_accounts_customer_key, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(row);
-	figure = credit_shared_account_changing(TextDatumGetCString(key), true, true);
+	figure = credit_shared_account_changing(TextDatumGetCString(key), true, true, false);
 	if (figure && !TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 	{
 		int			cols[1] = {Anum_accounts_exposure};
