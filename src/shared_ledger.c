@@ -219,6 +219,17 @@ shared_get(const SharedNumeric *n)
 	return (Numeric) n->data;
 }
 
+/*
+ * A copy in local memory: what may be read after the entry's lock is
+ * released (shared_get's pointer sees later commits, and a torn value
+ * while one is written)
+ */
+static Numeric
+shared_copy(const SharedNumeric *n)
+{
+	return DatumGetNumeric(datumCopy(NumericGetDatum(shared_get(n)), false, -1));
+}
+
 static void
 shared_put(SharedNumeric *n, Numeric value)
 {
@@ -805,16 +816,16 @@ install_values(SharedAccount *acc, const CreditAccountValues *v, const char *par
 static void
 entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v)
 {
-	v->credit_limit = shared_get(&acc->credit_limit);
-	v->temp_limit = shared_get(&acc->temp_limit);
-	v->watch_ratio = shared_get(&acc->watch_ratio);
+	v->credit_limit = shared_copy(&acc->credit_limit);
+	v->temp_limit = shared_copy(&acc->temp_limit);
+	v->watch_ratio = shared_copy(&acc->watch_ratio);
 	v->temp_from_null = acc->temp_from_null;
 	v->temp_until_null = acc->temp_until_null;
 	v->temp_from = acc->temp_from;
 	v->temp_until = acc->temp_until;
 	v->manual = (CreditStatus) acc->manual;
 	v->dunning = (CreditStatus) acc->dunning;
-	v->exposure = exposure;
+	v->exposure = DatumGetNumeric(datumCopy(NumericGetDatum(exposure), false, -1));
 	v->status = credit_derive_status(v, credit_effective_limit(v));
 }
 
@@ -1873,7 +1884,7 @@ credit_shared_exposure(const char *key, Snapshot snapshot)
 		return NULL;
 	me = GetTopTransactionIdIfAny();
 	LWLockAcquire(&acc->lock, LW_SHARED);
-	figure = shared_get(&acc->exposure);
+	figure = shared_copy(&acc->exposure);
 	for (int i = 0; i < SHARED_SLOTS; i++)
 		if (TransactionIdIsValid(acc->slots[i].xid) &&
 			(acc->slots[i].xid == me ||
@@ -2023,8 +2034,7 @@ credit_shared_ledger(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(acc->tag.key);
 		values[1] = CStringGetTextDatum(acc->state == SHARED_VALID ? "valid"
 										: acc->state == SHARED_GONE ? "no account" : "loading");
-		values[2] = NumericGetDatum(DatumGetNumeric(datumCopy(NumericGetDatum(shared_get(&acc->exposure)),
-															  false, -1)));
+		values[2] = NumericGetDatum(shared_copy(&acc->exposure));
 		for (int i = 0; i < SHARED_SLOTS; i++)
 			if (TransactionIdIsValid(acc->slots[i].xid))
 			{
