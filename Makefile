@@ -14,7 +14,7 @@ OBJS = src/credit.o src/accounts.o src/exposure.o src/enforce.o src/drop.o src/u
 # same catalog.
 SQL_SOURCES = sql/schema.sql sql/settings.sql sql/accounts.sql sql/hierarchy.sql sql/attach.sql sql/currency.sql sql/ledger.sql sql/receivables.sql sql/dunning.sql sql/aging.sql sql/profiles.sql sql/metrics.sql sql/scorecard.sql sql/rescore.sql sql/limit_history.sql sql/approvals.sql sql/holds.sql sql/audit.sql sql/roles.sql sql/reporting.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql $(EXTENSION)--1.1--1.2.sql $(EXTENSION)--1.2--1.3.sql $(EXTENSION)--1.3--1.4.sql $(EXTENSION)--1.4--1.5.sql
+DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql $(EXTENSION)--1.1--1.2.sql $(EXTENSION)--1.2--1.3.sql $(EXTENSION)--1.3--1.4.sql $(EXTENSION)--1.4--1.5.sql $(EXTENSION)--1.5--1.6.sql
 
 REGRESS = $(basename $(notdir $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test

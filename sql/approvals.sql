@@ -607,6 +607,15 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	/*
+	 * A row write holds the account first (credit.lock_accounts): under the
+	 * shared-memory ledger the commits of orders holding reservations on it
+	 * then write its status before this transaction locks the row, so no
+	 * reader sees their exposure with the status before it
+	 */
+	IF a.kind OPERATOR(pg_catalog.<>) 'order_release' THEN
+		PERFORM credit.lock_accounts(ARRAY[a.customer_key]);
+	END IF;
 	CASE a.kind
 		WHEN 'new_limit', 'limit_change' THEN
 			UPDATE credit.accounts x SET credit_limit = a.requested_limit

@@ -79,6 +79,8 @@ extern void credit_restore_user(const CreditUserSave *save);
 /* exposure.c: the ledger */
 extern void credit_apply_changes(CreditChange *changes, int nchanges,
 								 const CreditSource *source);
+extern void credit_apply_changes_held(CreditChange *changes, int nchanges,
+									  const CreditSource *source);
 extern ErrorData *credit_try_apply_changes(CreditChange *changes, int nchanges,
 										   const CreditSource *source);
 extern int	credit_lock_order(const char *root_a, int depth_a, const char *key_a,
@@ -179,6 +181,7 @@ extern Numeric credit_shared_account_changing(const char *key, bool write,
 											  bool row_locked, bool row_next);
 extern bool credit_shared_parent(const char *key, char **parent);
 extern void credit_shared_row_locked(const char *key);
+extern void credit_report_serialization_failure(const char *key) pg_attribute_noreturn();
 extern Numeric credit_shared_exposure(const char *key, Snapshot snapshot);
 
 /* exposure.c: credit.accounts, and the shared ledger's write of a row at commit */

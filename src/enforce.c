@@ -731,13 +731,17 @@ credit_enforce_orders(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	/* an approved release: the increase counts even past the limit */
+	/*
+	 * an approved release: the increase counts even past the limit; its
+	 * accounts are held until commit, so that the overrun it records stays
+	 * the part above the limit
+	 */
 	if (deciding_release && deciding_relid == RelationGetRelid(rel) && newrow &&
 		strcmp(row_key(rel, t, newrow, desc), deciding_key) == 0)
 	{
 		for (int i = 0; i < n; i++)
 			changes[i].check = false;
-		credit_apply_changes(changes, n, &source);
+		credit_apply_changes_held(changes, n, &source);
 		return PointerGetDatum(NULL);
 	}
 

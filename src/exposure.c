@@ -270,8 +270,9 @@ increase_refused(const LedgerEntry *e, const CreditAccountValues *v, Numeric eff
 	return true;
 }
 
-static void
-report_serialization_failure(const char *key)
+/* 40001 for key: REPEATABLE READ and a change to the account since the snapshot */
+void
+credit_report_serialization_failure(const char *key)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -321,7 +322,7 @@ lock_newest_version(Relation rel, ItemPointer tid, Snapshot snapshot,
 	if (IsolationUsesXactSnapshot() &&
 		(result == TM_Updated || result == TM_Deleted ||
 		 (result == TM_Ok && tmfd.traversed)))
-		report_serialization_failure(key);
+		credit_report_serialization_failure(key);
 	if (result == TM_Deleted)
 		return false;
 	if (result != TM_Ok)
@@ -478,7 +479,7 @@ apply_one(Relation rel, Relation index, const LedgerEntry *change, Snapshot batc
 			heap_freetuple(oldtuple);
 
 		if (result == TM_Deleted && IsolationUsesXactSnapshot())
-			report_serialization_failure(key);
+			credit_report_serialization_failure(key);
 		if (result != TM_Deleted && lock_newest_version(rel, &tid, snapshot, slot, key))
 		{
 			locked = true;
@@ -522,7 +523,7 @@ apply_shared(CreditSharedAccount *acc, const LedgerEntry *change, const CreditSo
 	if (r == CREDIT_SHARED_GONE)
 		report_no_account(change->key, source);
 	if (r == CREDIT_SHARED_SERIALIZATION)
-		report_serialization_failure(change->key);
+		credit_report_serialization_failure(change->key);
 	if (increase && !change->check)
 	{
 		wait_for = credit_shared_other_pending(acc);
@@ -572,7 +573,7 @@ check_row_current(Relation rel, Relation index, const LedgerEntry *change)
 	latest->curcid = GetCurrentCommandId(false);
 	if (!find_account(rel, index, change->key, latest, slot) ||
 		!ItemPointerEquals(&slot->tts_tid, (ItemPointer) &change->tid))
-		report_serialization_failure(change->key);
+		credit_report_serialization_failure(change->key);
 	UnregisterSnapshot(latest);
 	ExecDropSingleTupleTableSlot(slot);
 }
@@ -946,6 +947,20 @@ lock_accounts(const CreditChange *changes, int nchanges)
 }
 
 /*
+ * Apply a set of changes holding their accounts until commit first (the
+ * customers' and their ancestors', in the lock order), as the row path's
+ * update of their rows does: an unchecked increase (an approved release,
+ * attach, a revaluation) then reports figures that stay true in its
+ * transaction under the shared-memory ledger too, no order coming between.
+ */
+void
+credit_apply_changes_held(CreditChange *changes, int nchanges, const CreditSource *source)
+{
+	lock_accounts(changes, nchanges);
+	credit_apply_changes(changes, nchanges, source);
+}
+
+/*
  * Apply a set of changes, but return a refusal (CR001 limit exceeded, CR002
  * account stopped) instead of raising it: the changes run in a
  * subtransaction that is rolled back on refusal, so nothing of them stays.
@@ -1117,12 +1132,7 @@ credit_apply_exposure(PG_FUNCTION_ARGS)
 	}
 	source.rel = NULL;
 	source.what = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	/*
-	 * attach, detach and revaluations hold the accounts they change until
-	 * commit, as the row lock does, so that what they report stays true
-	 * in their transaction under the shared-memory ledger too
-	 */
-	lock_accounts(changes, nk);
-	credit_apply_changes(changes, nk, &source);
+	/* attach, detach and revaluations hold the accounts they change until commit */
+	credit_apply_changes_held(changes, nk, &source);
 	PG_RETURN_VOID();
 }

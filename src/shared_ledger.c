@@ -131,7 +131,6 @@ typedef struct SharedAccount
 	TransactionId row_waiter;	/* a commit waiting for the row's lock to write it */
 	TransactionId row_holder;	/* the changer holds the row's lock (it locked it first) */
 	bool		values_stale;	/* reload limits and statuses */
-	TransactionId last_xid;		/* the last transaction that changed exposure */
 	uint64		next_seq;
 	SharedNumeric exposure;		/* committed */
 	SharedNumeric credit_limit;
@@ -203,6 +202,7 @@ static bool quiet_subxact = false;	/* read_account's own subtransaction */
 
 static void store_statuses(void);
 static TransactionId pending_other(SharedAccount *acc, TransactionId skip);
+static bool changed_unseen(SharedAccount *acc, Snapshot snapshot, TransactionId me);
 static void make_tag(SharedTag *tag, const char *key);
 static bool committing_for_holder(SharedAccount *acc, SharedSlot *s, TransactionId me);
 static void entry_values(SharedAccount *acc, Numeric exposure, CreditAccountValues *v);
@@ -371,7 +371,6 @@ finish_all(bool commit)
 
 				shared_put(&acc->exposure,
 						   credit_numeric_add(shared_get(&acc->exposure), shared_get(&slot->pending)));
-				acc->last_xid = mine[i].xid;
 				if (TransactionIdIsValid(acc->fold_xid[f]) &&
 					(!TransactionIdIsValid(acc->fold_forgotten) ||
 					 TransactionIdFollows(acc->fold_xid[f], acc->fold_forgotten)))
@@ -989,7 +988,6 @@ init_entry(SharedAccount *acc, SharedState state)
 	acc->state = state;
 	acc->loader = InvalidTransactionId;
 	acc->changer = InvalidTransactionId;
-	acc->last_xid = InvalidTransactionId;
 	acc->next_seq = 0;
 	acc->values_stale = false;
 	acc->status_writer = InvalidTransactionId;
@@ -1523,8 +1521,7 @@ credit_shared_begin(CreditSharedAccount *cacc, const char *key, CreditAccountVal
 				LWLockRelease(&acc->lock);
 				return CREDIT_SHARED_WAIT;
 			}
-		if (TransactionIdIsValid(acc->last_xid) && acc->last_xid != me &&
-			XidInMVCCSnapshot(acc->last_xid, GetTransactionSnapshot()))
+		if (changed_unseen(acc, GetTransactionSnapshot(), me))
 		{
 			LWLockRelease(&acc->lock);
 			return CREDIT_SHARED_SERIALIZATION;
@@ -1583,6 +1580,32 @@ committing_for_holder(SharedAccount *acc, SharedSlot *s, TransactionId me)
 {
 	return acc->row_holder == me && TransactionIdIsValid(me) && s->xid != me &&
 		s->xid == acc->row_waiter && s->committing && !TransactionIdDidAbort(s->xid);
+}
+
+/*
+ * At REPEATABLE READ: has a change to acc's exposure committed, or been
+ * let past us to commit later, that snapshot does not see (lock held)?
+ * The row path would have found the account row updated since the
+ * snapshot.  The recent commits the entry keeps are looked at, and the
+ * latest it no longer keeps.
+ */
+static bool
+changed_unseen(SharedAccount *acc, Snapshot snapshot, TransactionId me)
+{
+	if (TransactionIdIsValid(acc->fold_forgotten) &&
+		XidInMVCCSnapshot(acc->fold_forgotten, snapshot))
+		return true;
+	for (int i = 0; i < SHARED_FOLDS; i++)
+		if (TransactionIdIsValid(acc->fold_xid[i]) && acc->fold_xid[i] != me &&
+			XidInMVCCSnapshot(acc->fold_xid[i], snapshot))
+			return true;
+	for (int i = 0; i < SHARED_SLOTS; i++)
+		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
+			credit_numeric_cmp(shared_get(&acc->slots[i].pending), zero()) != 0 &&
+			XidInMVCCSnapshot(acc->slots[i].xid, snapshot) &&
+			!TransactionIdDidAbort(acc->slots[i].xid))
+			return true;
+	return false;
 }
 
 /* credit_shared_other_pending, not counting skip */
@@ -1741,6 +1764,16 @@ credit_shared_account_changing(const char *key, bool write, bool row_locked, boo
 	}
 	if (acc->waiting_writer == me)
 		acc->waiting_writer = InvalidTransactionId;
+	/*
+	 * REPEATABLE READ: a change the snapshot does not see, committed or let
+	 * past us (a commit waiting for the row), is a serialization failure,
+	 * as the row lock finds the row updated since the snapshot
+	 */
+	if (IsolationUsesXactSnapshot() && changed_unseen(acc, GetTransactionSnapshot(), me))
+	{
+		LWLockRelease(&acc->lock);
+		credit_report_serialization_failure(key);
+	}
 	if (acc->changer != me)
 	{
 		/* its status is derived again at our commit (store_statuses) */

@@ -893,11 +893,13 @@ BEGIN
 			-- foreign-currency orders has fractions of a cent)
 			kind := 'limit_change';
 			c := stress.pick_customer();
-			-- write the row first: the shared-memory ledger then waits for the
-			-- orders holding reservations on the account and holds off new
-			-- ones until this transaction ends, as the row lock does under the
-			-- row-locked ledger, so that the exposure read next stays put
-			UPDATE credit.accounts SET credit_limit = credit_limit WHERE customer_key = c::text;
+			-- hold the account first (credit.lock_accounts): the shared-memory
+			-- ledger then waits for the orders holding reservations on it
+			-- (their commits write the row's status before we lock it) and
+			-- holds off new ones until this transaction ends, as the row lock
+			-- does under the row-locked ledger, so that the exposure read next
+			-- stays put
+			PERFORM credit.lock_accounts(ARRAY[c::text]);
 			UPDATE credit.accounts a
 			   SET credit_limit = greatest(round(ceil((credit.live_exposure(a.customer_key, a.exposure)
 														 - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
@@ -907,6 +909,7 @@ BEGIN
 		ELSIF r < 0.95 THEN
 			kind := 'temp_limit_grant';
 			c := stress.pick_customer();
+			PERFORM credit.lock_accounts(ARRAY[c::text]);
 			-- never lowers the limit in force: only a larger temporary limit
 			UPDATE credit.accounts a
 			   SET temp_limit = greatest(a.temp_limit, round(b.credit_limit * 0.5 * random()::numeric, 2)),
@@ -915,17 +918,17 @@ BEGIN
 			 WHERE a.customer_key = c::text AND b.customer_key = a.customer_key;
 		ELSIF r < 0.97 THEN
 			-- revoking is only safe while the standing limit covers the exposure
-			-- (the row written first, as for limit_change)
+			-- (the account held first, as for limit_change)
 			kind := 'temp_limit_revoke';
 			c := stress.pick_customer();
-			UPDATE credit.accounts SET credit_limit = credit_limit
-			 WHERE customer_key = c::text AND customer_key <> '4';
+			PERFORM credit.lock_accounts(ARRAY[c::text]);
 			UPDATE credit.accounts
 			   SET temp_limit = 0, temp_limit_from = NULL, temp_limit_until = NULL
 			 WHERE customer_key = c::text AND credit.live_exposure(customer_key, exposure) <= credit_limit
 			   AND customer_key <> '4';
 		ELSIF r < 0.985 THEN
 			kind := 'toggle_stop';
+			PERFORM credit.lock_accounts(ARRAY['48']);
 			UPDATE credit.accounts
 			   SET status = CASE status WHEN 'stop' THEN 'ok' ELSE 'stop' END
 			 WHERE customer_key = '48';
@@ -1072,8 +1075,8 @@ BEGIN
 				DELETE FROM sales.orders WHERE id = o;
 			ELSE
 				kind := 'limit_change';
-				-- the row written first, as in stress.act
-				UPDATE credit.accounts SET credit_limit = credit_limit WHERE customer_key = c::text;
+				-- the account held first, as in stress.act
+				PERFORM credit.lock_accounts(ARRAY[c::text]);
 				UPDATE credit.accounts a
 				   SET credit_limit = greatest(round(ceil((credit.live_exposure(a.customer_key, a.exposure)
 															 - (credit.effective_limit(a) - a.credit_limit)) * 100) / 100, 2),
