@@ -83,13 +83,15 @@ tap_script_suite dump_restore test/dump_restore.sh
 tap_script_suite security test/security.sh
 # the shared-memory ledger in a cluster of its own (preloaded): limits, crash, rebuild
 tap_script_suite shared_ledger test/shared_ledger.sh
-# pg_regress and the isolation specs again under the shared-memory ledger,
-# each in a throwaway cluster of its own with credit preloaded.  (The stress
-# run under it is `make stress-shared`: not yet clean, see README.)
+# pg_regress, the isolation specs and the stress run again under the
+# shared-memory ledger, each in a throwaway cluster of its own with credit
+# preloaded
 in_cluster="bash test/shared_pass.sh" pg_regress_suite "pg_regress (shared memory)" \
 	log/regress_shm.log ISOLATION=
 in_cluster="bash test/shared_pass.sh" pg_regress_suite "isolation (shared memory)" \
 	log/isolation_shm.log REGRESS= ISOLATION_OPTS="--inputdir=test --outputdir=."
+in_cluster="bash test/shared_pass.sh" tap_script_suite "stress (shared memory)" test/stress.sh \
+	log/stress_shm.log
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
