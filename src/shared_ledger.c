@@ -1583,11 +1583,12 @@ committing_for_holder(SharedAccount *acc, SharedSlot *s, TransactionId me)
 }
 
 /*
- * At REPEATABLE READ: has a change to acc's exposure committed, or been
- * let past us to commit later, that snapshot does not see (lock held)?
- * The row path would have found the account row updated since the
- * snapshot.  The recent commits the entry keeps are looked at, and the
- * latest it no longer keeps.
+ * At REPEATABLE READ: has a change to acc's exposure committed, or passed
+ * its pre-commit (a commit waiting for the row, let past us), that
+ * snapshot does not see (lock held)?  The row path would have found the
+ * account row updated since the snapshot.  The recent commits the entry
+ * keeps are looked at, and the latest it no longer keeps.  A reservation
+ * still running is not: under row locks it would be waiting for us.
  */
 static bool
 changed_unseen(SharedAccount *acc, Snapshot snapshot, TransactionId me)
@@ -1603,7 +1604,8 @@ changed_unseen(SharedAccount *acc, Snapshot snapshot, TransactionId me)
 		if (TransactionIdIsValid(acc->slots[i].xid) && acc->slots[i].xid != me &&
 			credit_numeric_cmp(shared_get(&acc->slots[i].pending), zero()) != 0 &&
 			XidInMVCCSnapshot(acc->slots[i].xid, snapshot) &&
-			!TransactionIdDidAbort(acc->slots[i].xid))
+			(TransactionIdDidCommit(acc->slots[i].xid) ||
+			 (acc->slots[i].committing && !TransactionIdDidAbort(acc->slots[i].xid))))
 			return true;
 	return false;
 }
