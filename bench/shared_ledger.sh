@@ -93,7 +93,12 @@ for scen in distinct hot group; do
 	b=$(median "${TPS[$scen,bare]}"); p=$(median "${TPS[$scen,plpgsql]}")
 	s=$(median "${TPS[$scen,shared]}"); r=$(median "${TPS[$scen,row]}")
 	awk -v n="$scen" -v b="$b" -v p="$p" -v s="$s" -v r="$r" \
-		'BEGIN { printf "%-9s %9.0f %9.0f %9.0f %9.0f   %.2f %.2f %.2f\n", n, b, p, s, r, s/b, s/p, r/b }'
+		'BEGIN { printf "%-9s %9.0f %9.0f %9.0f %9.0f   %.3f %.2f %.3f\n", n, b, p, s, r, s/b, s/p, r/b }'
 done
+# three decimals: a ratio of 0.895 is not shown as 0.90
 echo "targets (-c 8): distinct shared/bare >= 0.90; hot shared/bare >= 0.80 and shared/plpgsql >= 4"
+awk -v d="$(median "${TPS[distinct,shared]}")" -v db="$(median "${TPS[distinct,bare]}")" \
+	-v h="$(median "${TPS[hot,shared]}")" -v hb="$(median "${TPS[hot,bare]}")" -v hp="$(median "${TPS[hot,plpgsql]}")" \
+	'BEGIN { printf "targets met in this run: distinct %s, hot %s\n", (d/db >= 0.90) ? "yes" : "no",
+	         (h/hb >= 0.80 && h/hp >= 4) ? "yes" : "no" }'
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
